@@ -1,0 +1,1 @@
+"""Device drivers, wire codecs and device emulators. Knows nothing about the daemon."""

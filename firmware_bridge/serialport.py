@@ -1,0 +1,71 @@
+"""Open a serial port the way every driver here needs it: by URL, exclusive, non-blocking."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import termios
+
+import serial
+
+from .exceptions import DeviceBusy, DeviceGone, DeviceNotFound
+
+
+def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: str = "N",
+                stopbits: float = 1, exclusive: bool = True) -> serial.SerialBase:
+    """Open `url` (a device path or any pyserial URL such as `spy://...`), raising our errors.
+
+    Real ports get pyserial's advisory flock plus kernel TIOCEXCL (blocks unprivileged openers).
+    """
+    is_url = "://" in url
+    try:
+        if is_url:
+            port = serial.serial_for_url(url, baudrate=baudrate, bytesize=bytesize, parity=parity,
+                                         stopbits=stopbits, timeout=0, write_timeout=2)
+        else:
+            port = serial.Serial(url, baudrate=baudrate, bytesize=bytesize, parity=parity,
+                                 stopbits=stopbits, timeout=0, write_timeout=2,
+                                 exclusive=exclusive)
+    except serial.SerialException as exc:
+        err = getattr(exc, "errno", None)
+        text = str(exc)
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
+            raise DeviceBusy(f"{url}: held by another process ({text})") from exc
+        raise DeviceNotFound(f"{url}: cannot open ({text})") from exc
+    except (OSError, ValueError) as exc:
+        raise DeviceNotFound(f"{url}: cannot open ({exc})") from exc
+    fd = getattr(port, "fd", None)
+    if exclusive and fd is not None:
+        try:
+            fcntl.ioctl(fd, termios.TIOCEXCL)
+        except OSError:
+            pass  # not a tty that supports it; flock still applies
+    return port
+
+
+def read_available(port: serial.SerialBase, limit: int = 65536) -> bytes:
+    """Non-blocking read of what is waiting. Raises DeviceGone on EIO or a readable-but-empty port."""
+    fd = getattr(port, "fd", None)
+    if fd is not None:
+        try:
+            data = os.read(fd, limit)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise DeviceGone(f"{port.port}: {exc}") from exc
+        if not data:
+            raise DeviceGone(f"{port.port}: device reports readiness to read but returned no data")
+        return data
+    try:
+        waiting = port.in_waiting
+        return port.read(min(waiting, limit)) if waiting else b""
+    except (OSError, serial.SerialException) as exc:
+        raise DeviceGone(f"{port.port}: {exc}") from exc
+
+
+def write_all(port: serial.SerialBase, data: bytes) -> None:
+    """Write one contiguous block; a failure means the device is gone."""
+    try:
+        port.write(data)
+    except (OSError, serial.SerialException) as exc:
+        raise DeviceGone(f"{port.port}: write failed: {exc}") from exc
