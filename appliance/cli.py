@@ -1,0 +1,177 @@
+"""The `appliance` command: run, demo, config, outbox, central, pki."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
+
+EXIT_CONFIG = 2
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=DEFAULT_CONFIG_PATH, metavar="FILE",
+                   help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+
+
+def _load(args):
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+
+
+def cmd_run(args) -> int:
+    from .daemon import Daemon
+    from .logsetup import setup_logging
+    cfg = _load(args)
+    setup_logging(cfg.log.level)
+    notifier = None
+    try:
+        from .notify import Notifier
+        notifier = Notifier()
+    except ImportError:
+        pass
+    asyncio.run(Daemon(cfg, notifier=notifier).run())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(args)
+
+
+def cmd_config_check(args) -> int:
+    path = args.file or args.config
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{path}: OK (site {cfg.site.id}, {len(cfg.pbx)} PBX feed(s), {len(cfg.line)} line(s), "
+          f"{len(cfg.central.endpoints)} central endpoint(s))")
+    return 0
+
+
+def cmd_config_show(args) -> int:
+    cfg = _load(args)
+    print(f"# effective configuration from {cfg.source_path} (secrets masked)")
+    print(to_toml(masked_dict(cfg)), end="")
+    return 0
+
+
+def _open_store(args):
+    from .store import Store
+    cfg = _load(args)
+    return Store(cfg.site.data_dir, site_id=cfg.site.id, check=False)
+
+
+def cmd_outbox_stats(args) -> int:
+    store = _open_store(args)
+    try:
+        stats = store.stats()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        for k, v in stats.items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_outbox_export(args) -> int:
+    store = _open_store(args)
+    try:
+        for row in store.export(args.what):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except BrokenPipeError:
+        pass
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_outbox_replay(args) -> int:
+    if not args.rejected:
+        print("nothing to do: pass --rejected to re-queue dead-lettered records", file=sys.stderr)
+        return 1
+    store = _open_store(args)
+    try:
+        n = store.replay_rejected()
+    finally:
+        store.close()
+    print(f"{n} dead-lettered record(s) moved back to the outbox; the daemon will send them")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Call-centre site appliance")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the daemon in the foreground (what systemd starts)")
+    _add_config(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run the daemon with emulated devices and local centrals")
+    p.add_argument("--dir", help="data directory for the demo (default: a new temporary directory)")
+    p.add_argument("--calls-per-minute", type=float, default=60.0, help="emulated call rate per feed")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--no-central", action="store_true", help="do not start the local centrals")
+    p.add_argument("--plain", action="store_true", help="print status lines instead of the live screen")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("config", help="validate or show the configuration")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    c = csub.add_parser("check", help="validate a config file without starting anything")
+    c.add_argument("file", nargs="?", help="config file (default: --config)")
+    _add_config(c)
+    c.set_defaults(func=cmd_config_check)
+    c = csub.add_parser("show", help="print the effective configuration, secrets masked")
+    _add_config(c)
+    c.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser("outbox", help="inspect the local record store")
+    osub = p.add_subparsers(dest="outbox_command", required=True)
+    o = osub.add_parser("stats", help="counts, oldest unsent age, rejected raw records")
+    _add_config(o)
+    o.add_argument("--json", action="store_true")
+    o.set_defaults(func=cmd_outbox_stats)
+    o = osub.add_parser("export", help="dump records as JSON lines")
+    _add_config(o)
+    o.add_argument("--format", choices=["jsonl"], default="jsonl")
+    o.add_argument("--what", choices=["cdr", "outbox", "dead_letter", "rejected_raw"], default="cdr")
+    o.set_defaults(func=cmd_outbox_export)
+    o = osub.add_parser("replay", help="re-send dead-lettered records after fixing the cause")
+    _add_config(o)
+    o.add_argument("--rejected", action="store_true", help="re-queue every dead-lettered record")
+    o.set_defaults(func=cmd_outbox_replay)
+
+    p = sub.add_parser("central", help="the reference central CRM endpoint (for demos, tests, integrators)")
+    p.add_argument("central_args", nargs=argparse.REMAINDER, help="serve|dump ...")
+    p.set_defaults(func=lambda a: _delegate("appliance.central.cli", "main", a.central_args))
+
+    p = sub.add_parser("pki", help="development PKI for the demo and tests")
+    p.add_argument("pki_args", nargs=argparse.REMAINDER, help="init --dir DIR --site SITE_ID")
+    p.set_defaults(func=lambda a: _delegate("appliance.pki", "pki_main", a.pki_args))
+    return parser
+
+
+def _delegate(module: str, func: str, argv: list[str]) -> int:
+    import importlib
+    return importlib.import_module(module).__dict__[func](argv) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
