@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import time
@@ -15,6 +16,7 @@ from .config import Config, LineConfig, PbxConfig
 from .devices import Backoff, SerialDeviceRunner, TcpFeedRunner
 from .logsetup import BurstLimiter
 from .masking import mask_text
+from .queue_stats import QueueStats
 from .store import RejectedRaw, Store, StoreWriter
 
 log = logging.getLogger("appliance.daemon")
@@ -41,7 +43,9 @@ class Daemon:
         self.notifier = notifier
         self.store: Store | None = None
         self.writer: StoreWriter | None = None
-        self.tracker = CallTracker(self.site_id)
+        ring_timeout = max((line.ring_timeout for line in config.line), default=8.0)
+        self.tracker = CallTracker(self.site_id, ring_timeout_s=ring_timeout)
+        self.queue_stats = QueueStats(self.tracker)
         self.device_info: dict[str, DeviceInfo] = {}
         self.serial_runners: dict[str, SerialDeviceRunner] = {}
         self.tcp_runners: dict[str, TcpFeedRunner] = {}
@@ -140,6 +144,7 @@ class Daemon:
         for line in cfg.line:
             self.device_info[line.name] = DeviceInfo(name=line.name, kind=line.kind, queue=line.queue,
                                                      tz=_zone(cfg.site.timezone))
+            self.tracker.register(self.device_info[line.name])
             self._add_serial(line, self._line_factory(line))
         for runner in self.serial_runners.values():
             runner.start(self._loop)
@@ -202,6 +207,8 @@ class Daemon:
 
     def _submit(self, records: list, rejected: list) -> None:
         self.calls_finished += len(records)
+        if records:
+            self.queue_stats.record(records)
         self.writer.submit(records, rejected, on_durable=self._durable_from_thread)
 
     def _durable_from_thread(self, result) -> None:
@@ -262,6 +269,8 @@ class Daemon:
             "records_durable": self.records_durable,
             "protocol_errors": self.protocol_errors,
             "store_queue": self.writer.queue_depth if self.writer else 0,
+            "queues": {name: dataclasses.asdict(snap)
+                       for name, snap in self.queue_stats.snapshot(_utc_now()).items()},
         }
         if self.sync is not None:
             out["central"] = self.sync.status()

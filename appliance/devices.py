@@ -182,7 +182,7 @@ class TcpFeedRunner:
         self._make_codec = make_codec
         self._sink = sink
         self._server: asyncio.base_events.Server | None = None
-        self._conns: set[asyncio.Task] = set()
+        self._conns: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self.peers: list[str] = []
         self.log = logging.getLogger(f"appliance.device.{name}")
 
@@ -198,7 +198,7 @@ class TcpFeedRunner:
         peer = "%s:%s" % writer.get_extra_info("peername")[:2]
         self.peers.append(peer)
         task = asyncio.current_task()
-        self._conns.add(task)
+        self._conns[task] = writer
         self.log.info("%s: PBX connected from %s", self.state.name, peer)
         codec = self._make_codec()
         try:
@@ -218,7 +218,7 @@ class TcpFeedRunner:
             if tail:
                 self._sink(self.state.name, tail)
             self.peers.remove(peer)
-            self._conns.discard(task)
+            self._conns.pop(task, None)
             writer.close()
             self.log.info("%s: PBX %s disconnected", self.state.name, peer)
 
@@ -228,8 +228,8 @@ class TcpFeedRunner:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._conns):
-                task.cancel()
+            for writer in list(self._conns.values()):
+                writer.close()           # the reader sees EOF and the handler finishes cleanly
             await asyncio.gather(*self._conns, return_exceptions=True)
             await self._server.wait_closed()
         self.state.up = False

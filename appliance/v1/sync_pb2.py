@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from appliance.v1 import cdr_pb2 as appliance_dot_v1_dot_cdr__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ppliance/v1/sync.proto\x12\x0c\x61ppliance.v1\x1a\x16\x61ppliance/v1/cdr.proto\"d\n\x0bSyncRequest\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.appliance.v1.HelloH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.appliance.v1.CdrBatchH\x00\x42\x06\n\x04\x62ody\"3\n\x05Hello\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x19\n\x11\x61ppliance_version\x18\x02 \x01(\t\"G\n\x08\x43\x64rBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.appliance.v1.CallRecord\"Q\n\tRecordAck\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.appliance.v1.AckStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"G\n\x0cSyncResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12%\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x17.appliance.v1.RecordAck\"y\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.appliance.v1.CheckStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04hint\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\r\"\xb7\x01\n\x0eSelfTestReport\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x12\n\nstarted_at\x18\x03 \x01(\t\x12*\n\x07verdict\x18\x04 \x01(\x0e\x32\x19.appliance.v1.CheckStatus\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.appliance.v1.CheckResult\x12\x19\n\x11\x61ppliance_version\x18\x06 \x01(\t\"6\n\x0bSelfTestAck\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.appliance.v1.AckStatus*P\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06STORED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03*S\n\x0b\x43heckStatus\x12\x1c\n\x18\x43HECK_STATUS_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04WARN\x10\x02\x12\x08\n\x04\x46\x41IL\x10\x03\x12\x08\n\x04SKIP\x10\x04\x32\x97\x01\n\x07\x43\x64rSync\x12\x41\n\x04Sync\x12\x19.appliance.v1.SyncRequest\x1a\x1a.appliance.v1.SyncResponse(\x01\x30\x01\x12I\n\x0eReportSelfTest\x12\x1c.appliance.v1.SelfTestReport\x1a\x19.appliance.v1.SelfTestAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ppliance/v1/sync.proto\x12\x0c\x61ppliance.v1\x1a\x16\x61ppliance/v1/cdr.proto\"d\n\x0bSyncRequest\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.appliance.v1.HelloH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.appliance.v1.CdrBatchH\x00\x42\x06\n\x04\x62ody\"3\n\x05Hello\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x19\n\x11\x61ppliance_version\x18\x02 \x01(\t\"G\n\x08\x43\x64rBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.appliance.v1.CallRecord\"Q\n\tRecordAck\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.appliance.v1.AckStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"G\n\x0cSyncResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12%\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x17.appliance.v1.RecordAck\"y\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.appliance.v1.CheckStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04hint\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\r\"\xb7\x01\n\x0eSelfTestReport\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x12\n\nstarted_at\x18\x03 \x01(\t\x12*\n\x07verdict\x18\x04 \x01(\x0e\x32\x19.appliance.v1.CheckStatus\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.appliance.v1.CheckResult\x12\x19\n\x11\x61ppliance_version\x18\x06 \x01(\t\"F\n\x0bSelfTestAck\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.appliance.v1.AckStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t*P\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06STORED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03*S\n\x0b\x43heckStatus\x12\x1c\n\x18\x43HECK_STATUS_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04WARN\x10\x02\x12\x08\n\x04\x46\x41IL\x10\x03\x12\x08\n\x04SKIP\x10\x04\x32\x97\x01\n\x07\x43\x64rSync\x12\x41\n\x04Sync\x12\x19.appliance.v1.SyncRequest\x1a\x1a.appliance.v1.SyncResponse(\x01\x30\x01\x12I\n\x0eReportSelfTest\x12\x1c.appliance.v1.SelfTestReport\x1a\x19.appliance.v1.SelfTestAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'appliance.v1.sync_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACKSTATUS']._serialized_start=814
-  _globals['_ACKSTATUS']._serialized_end=894
-  _globals['_CHECKSTATUS']._serialized_start=896
-  _globals['_CHECKSTATUS']._serialized_end=979
+  _globals['_ACKSTATUS']._serialized_start=830
+  _globals['_ACKSTATUS']._serialized_end=910
+  _globals['_CHECKSTATUS']._serialized_start=912
+  _globals['_CHECKSTATUS']._serialized_end=995
   _globals['_SYNCREQUEST']._serialized_start=65
   _globals['_SYNCREQUEST']._serialized_end=165
   _globals['_HELLO']._serialized_start=167
@@ -51,7 +51,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SELFTESTREPORT']._serialized_start=573
   _globals['_SELFTESTREPORT']._serialized_end=756
   _globals['_SELFTESTACK']._serialized_start=758
-  _globals['_SELFTESTACK']._serialized_end=812
-  _globals['_CDRSYNC']._serialized_start=982
-  _globals['_CDRSYNC']._serialized_end=1133
+  _globals['_SELFTESTACK']._serialized_end=828
+  _globals['_CDRSYNC']._serialized_start=998
+  _globals['_CDRSYNC']._serialized_end=1149
 # @@protoc_insertion_point(module_scope)

@@ -105,7 +105,9 @@ class SelfTestReport(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., run_id: _Optional[str] = ..., started_at: _Optional[str] = ..., verdict: _Optional[_Union[CheckStatus, str]] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., appliance_version: _Optional[str] = ...) -> None: ...
 
 class SelfTestAck(_message.Message):
-    __slots__ = ("status",)
+    __slots__ = ("status", "reason")
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     status: AckStatus
-    def __init__(self, status: _Optional[_Union[AckStatus, str]] = ...) -> None: ...
+    reason: str
+    def __init__(self, status: _Optional[_Union[AckStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...

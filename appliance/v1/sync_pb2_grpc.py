@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CdrSyncStub:
-    """Missing associated documentation comment in .proto file."""
+    """Implemented by the central CRM; the site appliance is the client (mTLS, site identity from its cert).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,7 +48,8 @@ class CdrSyncStub:
 
 
 class CdrSyncServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Implemented by the central CRM; the site appliance is the client (mTLS, site identity from its cert).
+    """
 
     def Sync(self, request_iterator, context):
         """One long-lived bidirectional stream per site. The site sends Hello first, then batches;
@@ -86,7 +88,8 @@ def add_CdrSyncServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CdrSync:
-    """Missing associated documentation comment in .proto file."""
+    """Implemented by the central CRM; the site appliance is the client (mTLS, site identity from its cert).
+    """
 
     @staticmethod
     def Sync(request_iterator,

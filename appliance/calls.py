@@ -1,0 +1,558 @@
+"""The call state machine: device events in, finished call records (CDRs) out. Pure: no I/O, no clock."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Callable
+from uuid import uuid4
+
+from firmware_bridge.events import (AvayaSmdrRecord, CallConnected, CallEnded, CallerId, CallStatus,
+                                    CommandResult, PanasonicSmdrRecord, Ring)
+
+from .records import CallRecord
+
+LINE_KINDS = ("gsm", "voice-modem")
+SMDR_KINDS = ("avaya-ipo", "panasonic")
+_LINE_EVENTS = (Ring, CallerId, CallStatus, CallConnected, CallEnded, CommandResult)
+# What the AT codec adds after a +CLCC change; the CallStatus before it carries the call index.
+_NUMBERISH = re.compile(r"^\+?[\d\s\-*#]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the tracker needs to know about a device.
+
+    `tz` converts PBX local times to UTC. `to_datetime` turns a Panasonic record into its END
+    time (naive = in `tz`); without it the time the record arrived is used, which is close
+    because the PBX prints the record when the call ends. `agent` is who answers a line
+    ("" = the line's name); `line_number` is the line's own number (callee of inbound calls,
+    caller of outbound ones).
+    """
+    name: str
+    kind: str                    # "avaya-ipo" | "panasonic" | "gsm" | "voice-modem"
+    queue: str = ""
+    tz: tzinfo = timezone.utc
+    to_datetime: Callable[[PanasonicSmdrRecord], datetime] | None = None
+    agent: str = ""
+    line_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call in progress on a line, as queue statistics and status pages see it."""
+    source: str
+    queue: str
+    direction: str               # "inbound" | "outbound"
+    state: str                   # "ringing" | "dialing" | "alerting" | "active" | "held"
+    started_at: datetime
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    """One telephone line the tracker knows: up or down, and its call if any."""
+    name: str
+    queue: str
+    up: bool
+    call: LiveCall | None
+
+
+@dataclass(slots=True)
+class _Call:
+    direction: str
+    state: str
+    started: datetime
+    last_ring: datetime
+    rings: int = 0               # Ring/CallerId events seen: only ring-driven calls time out
+    index: int | None = None     # +CLCC call index once known
+    answered: datetime | None = None
+    held_since: datetime | None = None
+    hold_s: float = 0.0
+    guessed: bool = False        # begun by a bare CONNECT: inbound unless an ATD result says otherwise
+    caller: str = ""
+    caller_name: str = ""
+    callee: str = ""
+    events: dict[str, list] = field(default_factory=dict)   # text -> [first offset s, count]
+
+
+@dataclass(slots=True)
+class _Line:
+    info: DeviceInfo
+    up: bool = True
+    call: _Call | None = None
+    dial_seen_by_clcc: bool = False   # an outbound call began from +CLCC; its ATD result is not news
+    unmatched_end: str = ""           # BUSY / NO ANSWER with no call, waiting for ATD's result
+
+
+@dataclass(slots=True)
+class _OpenLegs:
+    legs: int
+    keys: list[str]
+    last_seen: datetime | None
+
+
+def _utc(dt: datetime) -> datetime:
+    """Injected times must be aware; a naive one is taken as UTC."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _local_to_utc(dt: datetime, tz: tzinfo) -> datetime:
+    """A PBX's wall-clock time to UTC. In the repeated DST hour the first occurrence is taken."""
+    return dt.replace(tzinfo=tz).astimezone(timezone.utc) if dt.tzinfo is None else _utc(dt)
+
+
+def _iso(dt: datetime | None) -> str:
+    return "" if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _is_clcc_echo(event) -> bool:
+    """What the AT codec adds after a +CLCC change; the CallStatus before it carries the index."""
+    return (isinstance(event, CallConnected) and event.source == "clcc") or \
+        (isinstance(event, CallEnded) and event.reason == "clcc_disconnect")
+
+
+def _whole(dt: datetime | None) -> datetime | None:
+    """Round to the nearest second, so printed times and the durations between them agree."""
+    if dt is None:
+        return None
+    return (dt + timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
+def _secs(delta: timedelta | float) -> int:
+    s = delta.total_seconds() if isinstance(delta, timedelta) else delta
+    return max(0, int(s + 0.5))
+
+
+def _event_text(event) -> str:
+    """Ring() / CallerId(number='+44...', validity='withheld'): only fields that differ from defaults."""
+    parts = []
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            parts.append(f"{f.name}={value!r}")
+    return f"{type(event).__name__}({', '.join(parts)})"
+
+
+def _smdr_key(site_id: str, source: str, raw: bytes, record) -> str:
+    # Same bytes from the PBX => same key, so a re-sent record is stored once.
+    digest = hashlib.sha256(raw or repr(record).encode()).hexdigest()[:24]
+    return f"{site_id}/{source}/{digest}"
+
+
+class CallTracker:
+    """Turns typed events from lines and PBXs into CallRecords.
+
+    Line rules (gsm / voice-modem, one call per line; +CLCC for another index is ignored):
+      * Ring, CallerId or +CLCC incoming/waiting starts an inbound call (started_at = first one);
+        +CLCC dialing/alerting starts an outbound one.
+      * CallConnected or +CLCC active answers it; +CLCC held .. active counts as hold time.
+      * CallEnded or +CLCC disconnected finishes it. Unanswered inbound => "abandoned" (NO CARRIER,
+        MISSED_CALL, +CLCC disconnect, or rings that stop for ring_timeout_s, found by tick(),
+        which ends the call at the last ring seen). BUSY => "busy", NO ANSWER => "no_answer";
+        an outbound call that reached alerting and ended unanswered => "no_answer", one that
+        never got that far => "failed". A line that goes away mid-call => "failed".
+      * Withheld or unavailable caller ID: caller "" and caller_name "withheld" / "unavailable".
+      * MISSED_CALL with no call in progress records an abandoned call of zero length.
+      * talk_s = VOICE CALL: END duration when given, else answer..end minus hold.
+      * ATD's CommandResult names the dialled number; without +CLCC reports it also begins the
+        outbound call (OK), turns a CONNECT just before it into that call, or records a dial that
+        failed outright (BUSY => "busy", NO ANSWER => "no_answer", ERROR / NO DIALTONE => "failed").
+    SMDR rules are on `_avaya` and `_panasonic`.
+    """
+
+    def __init__(self, site_id: str, *, new_id: Callable[[], str] = lambda: uuid4().hex,
+                 ring_timeout_s: float = 8.0, service_level_s: float = 20.0,
+                 open_leg_ttl_s: float = 86400.0):
+        self.site_id = site_id
+        self.new_id = new_id
+        self.ring_timeout_s = ring_timeout_s
+        self.service_level_s = service_level_s
+        self.open_leg_ttl_s = open_leg_ttl_s
+        self.clock_fallbacks = 0     # SMDR records timed by arrival because their time was unusable
+        self._lines: dict[str, _Line] = {}
+        self._legs: dict[tuple[str, str], _OpenLegs] = {}
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def register(self, source: DeviceInfo) -> None:
+        """Declare a line before it sends anything, so queue statistics count it as free."""
+        if source.kind in LINE_KINDS:
+            self._line(source)
+
+    def handle(self, source: DeviceInfo, event, now: datetime) -> list[CallRecord]:
+        """Feed one event from `source` received at `now`; returns the calls it finished."""
+        now = _utc(now)
+        if isinstance(event, AvayaSmdrRecord):
+            return [self._avaya(source, event, now)]
+        if isinstance(event, PanasonicSmdrRecord):
+            return [self._panasonic(source, event, now)]
+        if source.kind in LINE_KINDS and isinstance(event, _LINE_EVENTS):
+            line = self._line(source)
+            return self._superseded(line, event) + self._line_event(line, event, now)
+        return []   # ProtocolError (stored as rejected_raw by the daemon)
+
+    def tick(self, now: datetime) -> list[CallRecord]:
+        """Time-driven endings: rings that stopped. Also forgets PBX calls whose last leg never came."""
+        now = _utc(now)
+        out = []
+        for line in self._lines.values():
+            call = line.call
+            if (call is not None and call.state == "ringing" and call.rings
+                    and (now - call.last_ring).total_seconds() >= self.ring_timeout_s):
+                out.append(self._finish(line, call.last_ring, reason="rings_stopped"))
+        for k, open_legs in list(self._legs.items()):
+            if open_legs.last_seen is None:
+                open_legs.last_seen = now
+            elif (now - open_legs.last_seen).total_seconds() >= self.open_leg_ttl_s:
+                del self._legs[k]
+        return out
+
+    def device_down(self, name: str, now: datetime) -> list[CallRecord]:
+        """The device disappeared: its call in progress (if any) ends as "failed"."""
+        line = self._lines.get(name)
+        if line is None:
+            return []
+        line.up = False
+        if line.call is None:
+            return []
+        return [self._finish(line, _utc(now), reason="device_down")]
+
+    def seed_open_legs(self, source: str, legs: dict[str, int]) -> None:
+        """After a restart: PBX call ids with legs already stored (Store.open_pbx_legs)."""
+        for call_id, n in legs.items():
+            self._legs[(source, call_id)] = _OpenLegs(legs=n, keys=[], last_seen=None)
+
+    def lines(self) -> list[LineState]:
+        return [LineState(name, line.info.queue, line.up, self._live(line)) for name, line in self._lines.items()]
+
+    def live_calls(self) -> list[LiveCall]:
+        return [c for c in (self._live(line) for line in self._lines.values()) if c is not None]
+
+    def in_progress(self) -> int:
+        return sum(1 for line in self._lines.values() if line.call is not None)
+
+    # ---- lines --------------------------------------------------------------------------
+
+    def _line(self, info: DeviceInfo) -> _Line:
+        line = self._lines.get(info.name)
+        if line is None:
+            line = self._lines[info.name] = _Line(info)
+        line.info = info
+        line.up = True
+        return line
+
+    @staticmethod
+    def _live(line: _Line) -> LiveCall | None:
+        c = line.call
+        if c is None:
+            return None
+        return LiveCall(line.info.name, line.info.queue, c.direction, c.state, c.started, c.answered)
+
+    def _begin(self, line: _Line, direction: str, state: str, now: datetime) -> _Call:
+        line.dial_seen_by_clcc = False
+        line.call = _Call(direction=direction, state=state, started=now, last_ring=now)
+        return line.call
+
+    @staticmethod
+    def _note(call: _Call, event, now: datetime) -> None:
+        text = _event_text(event)
+        seen = call.events.get(text)
+        if seen is None:
+            call.events[text] = [(now - call.started).total_seconds(), 1]
+        else:
+            seen[1] += 1
+
+    def _superseded(self, line: _Line, event) -> list[CallRecord]:
+        """A different caller ID while still ringing: the first caller gave up (rings stopped) and
+        a new call arrived before ring_timeout_s could tell. End the first one as abandoned."""
+        call = line.call
+        if call is None or call.state != "ringing" or call.direction != "inbound" or call.answered:
+            return []
+        if not (call.caller or call.caller_name):
+            return []
+        if isinstance(event, CallerId):
+            new = event.number if event.validity == "valid" else ""
+            changed = (new, "" if new else event.validity) != (call.caller, call.caller_name if not call.caller else "")
+        elif isinstance(event, CallStatus) and event.state in ("incoming", "waiting") and event.number:
+            changed = bool(call.caller) and event.number != call.caller
+        else:
+            return []
+        if not changed:
+            return []
+        return [self._finish(line, call.last_ring or call.started, reason="rings_stopped")]
+
+    def _line_event(self, line: _Line, event, now: datetime) -> list[CallRecord]:
+        call = line.call
+        unmatched_end, line.unmatched_end = line.unmatched_end, ""
+        if isinstance(event, CommandResult):
+            return self._command_result(line, event, unmatched_end, now)
+        if isinstance(event, CallStatus):
+            return self._status(line, event, now)
+        if call is not None and call.index is not None and _is_clcc_echo(event):
+            return []   # the codec's echo of a +CLCC change: the CallStatus (with its index) decides
+        if isinstance(event, CallEnded):
+            if call is None:
+                if event.reason != "missed_call":
+                    # NO CARRIER answering ATA with nothing ringing, or BUSY / NO ANSWER of a dial
+                    # whose CommandResult follows and will name the number.
+                    line.unmatched_end = event.reason
+                    return []
+                call = self._begin(line, "inbound", "ringing", now)
+            if event.number and call.direction == "inbound" and not call.caller:
+                call.caller = event.number
+            self._note(call, event, now)
+            return [self._finish(line, now, reason=event.reason, duration_s=event.duration_s)]
+        if call is None:
+            call = self._begin(line, "inbound", "ringing", now)
+            call.guessed = isinstance(event, CallConnected)   # CONNECT out of nowhere: maybe our ATD
+        self._note(call, event, now)
+        if isinstance(event, (Ring, CallerId)):
+            if call.state == "ringing":
+                call.last_ring = now
+                call.rings += 1
+            if isinstance(event, CallerId) and call.direction == "inbound":
+                if event.validity == "valid":
+                    call.caller, call.caller_name = event.number, event.name
+                else:
+                    call.caller, call.caller_name = "", event.validity
+        elif isinstance(event, CallConnected):
+            self._answer(call, now)
+        return []
+
+    def _command_result(self, line: _Line, result: CommandResult, unmatched_end: str,
+                        now: datetime) -> list[CallRecord]:
+        """ATD's final result: the only place a line without +CLCC reports names the dialled number."""
+        command = result.command.strip()
+        if not command.upper().startswith("ATD"):
+            return []
+        number = command[3:].strip().rstrip(";").strip()
+        call = line.call
+        if line.dial_seen_by_clcc:
+            line.dial_seen_by_clcc = False   # +CLCC already began (and maybe ended) this dial
+            if call is not None and call.direction == "outbound" and not call.callee:
+                call.callee = number
+            return []
+        if call is not None:
+            if call.guessed:                  # the CONNECT before this result was our dial answering
+                call.direction, call.guessed = "outbound", False
+            if call.direction == "outbound" and not call.callee:
+                call.callee = number
+            return []
+        call = self._begin(line, "outbound", "dialing", now)
+        call.callee = number
+        self._note(call, result, now)
+        if result.ok:
+            return []
+        reason = unmatched_end if unmatched_end in ("busy", "no_answer") else "dial_failed"
+        return [self._finish(line, now, reason=reason)]
+
+    def _status(self, line: _Line, st: CallStatus, now: datetime) -> list[CallRecord]:
+        call = line.call
+        if call is not None and call.index is not None and st.index != call.index:
+            return []   # a second call on the line (call waiting): not tracked
+        if st.state == "disconnected":
+            if call is None:
+                return []
+            self._note(call, st, now)
+            return [self._finish(line, now, reason="clcc_disconnect")]
+        if call is None:
+            direction = "outbound" if st.direction == "outbound" else "inbound"
+            call = self._begin(line, direction, "ringing" if direction == "inbound" else "dialing", now)
+            line.dial_seen_by_clcc = direction == "outbound"
+        self._note(call, st, now)
+        call.index = st.index
+        if st.number:
+            if call.direction == "outbound":
+                call.callee = st.number
+            elif not call.caller and not call.caller_name:
+                call.caller = st.number
+        if st.state in ("dialing", "alerting"):
+            if call.direction == "outbound" and call.answered is None:
+                call.state = st.state
+        elif st.state in ("incoming", "waiting"):
+            pass    # the call was begun as ringing above; nothing else changes
+
+        elif st.state == "active":
+            self._answer(call, now)
+        elif st.state == "held" and call.held_since is None:
+            self._answer(call, now)
+            call.state, call.held_since = "held", now
+        return []
+
+    @staticmethod
+    def _answer(call: _Call, now: datetime) -> None:
+        if call.answered is None:
+            call.answered = now
+        if call.held_since is not None:
+            call.hold_s += (now - call.held_since).total_seconds()
+            call.held_since = None
+        call.state = "active"
+
+    def _finish(self, line: _Line, end: datetime, *, reason: str, duration_s: int | None = None) -> CallRecord:
+        call, info = line.call, line.info
+        line.call = None
+        if call.held_since is not None:
+            call.hold_s += max(0.0, (end - call.held_since).total_seconds())
+        call.started, call.answered, end = _whole(call.started), _whole(call.answered), _whole(end)
+        answered = call.answered is not None
+        if reason == "device_down":
+            disposition = "failed"
+        elif answered:
+            disposition = "answered"
+        elif reason in ("busy", "no_answer"):
+            disposition = reason
+        elif call.direction == "inbound":
+            disposition = "abandoned"
+        else:
+            disposition = "no_answer" if call.state == "alerting" else "failed"
+        ring_s = _secs((call.answered or end) - call.started)
+        if not answered:
+            talk_s = 0
+        elif duration_s is not None:
+            talk_s = duration_s
+        else:
+            talk_s = _secs((end - call.answered).total_seconds() - call.hold_s)
+        inbound = call.direction == "inbound"
+        raw = "; ".join(f"+{off:.1f}s {text}" + (f" x{n}" if n > 1 else "")
+                        for text, (off, n) in call.events.items())
+        if reason in ("rings_stopped", "device_down"):
+            raw += f"; {reason}"
+        return CallRecord(
+            key=f"{self.site_id}/{info.name}/{self.new_id()}", site_id=self.site_id, source=info.name,
+            source_kind=info.kind, direction=call.direction,
+            caller=call.caller if inbound else info.line_number,
+            callee=info.line_number if inbound else call.callee,
+            dialled_number="" if inbound else call.callee, queue=info.queue,
+            agent=(info.agent or info.name) if answered else "",
+            started_at=_iso(call.started), answered_at=_iso(call.answered), ended_at=_iso(end),
+            ring_s=ring_s, talk_s=talk_s, hold_s=_secs(call.hold_s), disposition=disposition,
+            caller_name=call.caller_name, raw=raw)
+
+    # ---- SMDR ---------------------------------------------------------------------------
+
+    def _avaya(self, info: DeviceInfo, rec: AvayaSmdrRecord, now: datetime) -> CallRecord:
+        """One Avaya IP Office SMDR record = one leg.
+
+        Direction: Is Internal => internal, else I => inbound, O => outbound. Times: Call Start
+        is PBX local (info.tz); answered = start + ring when Connected > 0; end = start + ring +
+        connected + hold + park. Agent: for inbound, the first E<ext> party when answered;
+        for outbound/internal, Party1 when it is an E<ext> (the extension that placed the call).
+        Legs sharing a Call ID are numbered 1, 2, ... in arrival order; Continuation=0 closes it.
+        An unreadable Call Start falls back to now minus the record's total time.
+        """
+        total = rec.ring_s + rec.connected_s + rec.hold_s + rec.park_s
+        try:
+            started = _local_to_utc(datetime.strptime(rec.call_start.strip(), "%Y/%m/%d %H:%M:%S"), info.tz)
+        except ValueError:
+            self.clock_fallbacks += 1
+            started = now - timedelta(seconds=total)
+        answered = rec.connected_s > 0
+        if rec.is_internal:
+            direction = "internal"
+        elif rec.direction.strip().upper() == "I":
+            direction = "inbound"
+        else:
+            direction = "outbound"
+        exts = [d[1:] for d in (rec.party1_device, rec.party2_device) if d.startswith("E")]
+        if direction == "inbound":
+            agent = exts[0] if answered and exts else ""
+            disposition = "answered" if answered else "abandoned"
+        else:
+            agent = rec.party1_device[1:] if rec.party1_device.startswith("E") else ""
+            disposition = "answered" if answered else "no_answer"
+        key = _smdr_key(self.site_id, info.name, rec.raw, rec)
+        leg = self._leg(info.name, rec.call_id, key, final=not rec.continuation, now=now)
+        return CallRecord(
+            key=key, site_id=self.site_id, source=info.name, source_kind=info.kind, direction=direction,
+            caller=rec.caller, callee=rec.called_number, dialled_number=rec.dialled_number,
+            queue=info.queue, agent=agent, started_at=_iso(started),
+            answered_at=_iso(started + timedelta(seconds=rec.ring_s)) if answered else "",
+            ended_at=_iso(started + timedelta(seconds=total)), ring_s=rec.ring_s, talk_s=rec.connected_s,
+            hold_s=rec.hold_s + rec.park_s, disposition=disposition, pbx_call_id=rec.call_id, leg=leg,
+            final_leg=not rec.continuation,
+            caller_name=rec.party1_name if direction != "inbound" else "",
+            raw=rec.raw.decode("latin-1"))
+
+    def _leg(self, source: str, call_id: str, key: str, *, final: bool, now: datetime) -> int:
+        if not call_id:
+            return 0
+        k = (source, call_id)
+        open_legs = self._legs.get(k)
+        if open_legs is not None and key in open_legs.keys:
+            return open_legs.keys.index(key) + 1 + (open_legs.legs - len(open_legs.keys))  # a re-send
+        if open_legs is None:
+            open_legs = self._legs[k] = _OpenLegs(legs=0, keys=[], last_seen=now)
+        open_legs.legs += 1
+        open_legs.keys.append(key)
+        open_legs.last_seen = now
+        leg = open_legs.legs
+        if final:
+            del self._legs[k]
+        return leg
+
+    def _panasonic(self, info: DeviceInfo, rec: PanasonicSmdrRecord, now: datetime) -> CallRecord:
+        """One Panasonic SMDR line = one call; the printed time is the call's END.
+
+        Dial Number "<I>cli" or "<D>ddi<I>cli" => inbound (a non-numeric CLI is the caller's
+        name), "EXT<n>" => internal, anything else => outbound (dialled digits as printed).
+        Duration > 0 => answered. Agent = the Ext column (inbound: only when answered).
+        """
+        ended = self._panasonic_end(info, rec, now)
+        ring, duration = rec.ring_s or 0, rec.duration_s or 0
+        started = ended - timedelta(seconds=ring + duration)
+        dial, ext = rec.dial_number.strip(), rec.extension.strip()
+        answered = duration > 0
+        caller = callee = dialled = caller_name = ""
+        if dial.startswith(("<I>", "<D>")):
+            direction = "inbound"
+            head, _, cli = dial.partition("<I>")
+            callee = head[3:] if head.startswith("<D>") else ""
+            cli = cli.strip()
+            if _NUMBERISH.match(cli):
+                caller = cli
+            else:
+                caller_name = cli
+            agent = ext if answered else ""
+            disposition = "answered" if answered else "abandoned"
+        else:
+            direction = "internal" if dial.upper().startswith("EXT") else "outbound"
+            caller, agent = ext, ext
+            callee = dial[3:] if direction == "internal" else dial
+            dialled = "" if direction == "internal" else dial
+            disposition = "answered" if answered else "no_answer"
+        return CallRecord(
+            key=_smdr_key(self.site_id, info.name, rec.raw, rec), site_id=self.site_id, source=info.name,
+            source_kind=info.kind, direction=direction, caller=caller, callee=callee, dialled_number=dialled,
+            queue=info.queue, agent=agent, started_at=_iso(started),
+            answered_at=_iso(started + timedelta(seconds=ring)) if answered else "", ended_at=_iso(ended),
+            ring_s=ring, talk_s=duration, hold_s=0, disposition=disposition, caller_name=caller_name,
+            raw=rec.raw.decode("latin-1"))
+
+    def _panasonic_end(self, info: DeviceInfo, rec: PanasonicSmdrRecord, now: datetime) -> datetime:
+        to_datetime = info.to_datetime or _default_panasonic_clock()
+        if to_datetime is not None:
+            try:
+                return _local_to_utc(to_datetime(rec), info.tz)
+            except ValueError:
+                pass
+        self.clock_fallbacks += 1
+        return now
+
+
+_PANASONIC_CLOCK: list = []
+
+
+def _default_panasonic_clock() -> Callable[[PanasonicSmdrRecord], datetime] | None:
+    """firmware_bridge.smdr.panasonic.panasonic_end_time with default options, when it exists."""
+    if not _PANASONIC_CLOCK:
+        try:
+            from firmware_bridge.smdr.panasonic import PanasonicOptions, panasonic_end_time
+            options = PanasonicOptions()
+            _PANASONIC_CLOCK.append(lambda rec: panasonic_end_time(rec, options))
+        except (ImportError, TypeError):
+            _PANASONIC_CLOCK.append(None)
+    return _PANASONIC_CLOCK[0]
+
