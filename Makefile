@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev build-essential portaudio19-dev libasound2-dev alsa-utils systemd
 
 .PHONY: demo test bench deps venv proto install uninstall clean
+DESTDIR ?=
+PREFIX  ?= /opt/appliance
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +36,13 @@ bench: venv
 
 proto: venv
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/appliance/v1/*.proto
+
+# On the gateway, as root: system user, venv in $(PREFIX), units, udev rules, config skeleton.
+install: deps
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) PYTHON=$(PYTHON) scripts/install.sh
+
+uninstall:
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) PURGE=$(PURGE) scripts/uninstall.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -108,6 +108,22 @@ def cmd_outbox_replay(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from .control import DaemonNotRunning, request
+    cfg = _load(args)
+    try:
+        st = request(cfg.control_socket)
+    except DaemonNotRunning as exc:
+        print(f"appliance status: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    from .status_view import render_status
+    render_status(st)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description="Call-centre site appliance")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-central", action="store_true", help="do not start the local centrals")
     p.add_argument("--plain", action="store_true", help="print status lines instead of the live screen")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("status", help="ask the running daemon: devices, calls, backlog, central, self-test")
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("selftest", help="hardware and connectivity self-tests with a pass/fail report")
+    p.add_argument("selftest_args", nargs=argparse.REMAINDER,
+                   help="[--config FILE] [--json] [--only NAME ...] [--loopback PORT] [--no-report]")
+    p.set_defaults(func=lambda a: _delegate("hw_tests.cli", "selftest_main", a.selftest_args))
 
     p = sub.add_parser("config", help="validate or show the configuration")
     csub = p.add_subparsers(dest="config_command", required=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import tomllib
 import types
 import typing
@@ -76,13 +77,32 @@ class CentralConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    socket: str = ""                # "" = $RUNTIME_DIRECTORY/control.sock, else /run/appliance/control.sock
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = "127.0.0.1:9105"  # Prometheus endpoint; "" disables it
+
+
+@dataclass(frozen=True)
 class Config:
     site: SiteConfig
     log: LogConfig = field(default_factory=LogConfig)
     pbx: tuple[PbxConfig, ...] = ()
     line: tuple[LineConfig, ...] = ()
     central: CentralConfig = field(default_factory=CentralConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source_path: str = ""
+
+    @property
+    def control_socket(self) -> str:
+        if self.control.socket:
+            return self.control.socket
+        runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        return os.path.join(runtime or "/run/appliance", "control.sock")
 
     @property
     def devices(self) -> tuple[PbxConfig | LineConfig, ...]:
@@ -229,6 +249,8 @@ def _validate(cfg: Config) -> None:
             for key in ("ca_file", "cert_file", "key_file"):
                 if not getattr(c, key):
                     raise ConfigError(f"central.{key}: missing (mTLS is required; plaintext only on loopback)")
+    if cfg.metrics.listen and not cfg.metrics.listen.endswith(":0"):   # port 0: pick a free one (tests)
+        _split_hostport(cfg.metrics.listen, "metrics.listen")
     if c.batch_size < 1 or c.max_in_flight_batches < 1:
         raise ConfigError("central.batch_size / central.max_in_flight_batches: must be >= 1")
 

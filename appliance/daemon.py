@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.events import ProtocolError
@@ -58,6 +59,12 @@ class Daemon:
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
+        self._loop_progress = time.monotonic()
+        self.last_selftest: dict | None = None
+        self._selftest_reading = False
+        self.control = None
+        self._metrics = None
+        self._held: collections.deque[tuple[list, list]] = collections.deque()
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -71,18 +78,25 @@ class Daemon:
         data_dir, site_id = cfg.site.data_dir, self.site_id
         self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False))
         self._install_signals()
+        tasks: list[asyncio.Task] = []
         try:
             await self._start_devices()
             await self._start_sync()
+            await self._start_control()
+            self._start_metrics()
             self._ready.set()
             if self.notifier:
                 self.notifier.ready()
             log.info("site %s: running with %d device(s)", self.site_id,
                      len(self.serial_runners) + len(self.tcp_runners))
-            ticker = asyncio.create_task(self._tick_loop(), name="tick")
+            tasks.append(asyncio.create_task(self._tick_loop(), name="tick"))
+            watchdog = self._make_watchdog()
+            if watchdog is not None:
+                tasks.append(asyncio.create_task(watchdog.run(), name="watchdog"))
             await self._stop.wait()
-            ticker.cancel()
         finally:
+            for task in tasks:
+                task.cancel()
             await self._shutdown()
 
     def stop(self) -> None:
@@ -93,11 +107,67 @@ class Daemon:
         await self._ready.wait()
 
     def _install_signals(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        handlers = {signal.SIGTERM: self._stop.set, signal.SIGINT: self._stop.set, signal.SIGHUP: self._reload}
+        for sig, handler in handlers.items():
             try:
-                self._loop.add_signal_handler(sig, self._stop.set)
+                self._loop.add_signal_handler(sig, handler)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread (tests, demo)
+
+    def _reload(self) -> None:
+        """SIGHUP: re-read the config. The log level applies at once; anything else needs a restart
+        (devices hold ports and the store holds the data dir), and the log says which sections."""
+        from .config import ConfigError, load_config
+        if self.notifier:
+            self.notifier.reloading()
+        try:
+            new = load_config(self.config.source_path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+        else:
+            logging.getLogger().setLevel(new.log.level.upper())
+            changed = [f.name for f in dataclasses.fields(new)
+                       if f.name not in ("log", "source_path") and getattr(new, f.name) != getattr(self.config, f.name)]
+            if changed:
+                log.warning("reload: log level applied; changes to [%s] take effect after a restart "
+                            "(systemctl restart appliance)", "], [".join(changed))
+            else:
+                log.info("reload: configuration re-read, log level %s", new.log.level)
+        if self.notifier:
+            self.notifier.ready()
+
+    async def _start_control(self) -> None:
+        from .control import ControlServer
+        path = self.config.control_socket
+        self.control = ControlServer(path, {"status": self.status})
+        try:
+            await self.control.start()
+        except (OSError, RuntimeError) as exc:
+            log.error("control socket %s unavailable (`appliance status` will not work): %s", path, exc)
+            self.control = None
+
+    def _start_metrics(self) -> None:
+        self._metrics = None
+        listen = self.config.metrics.listen
+        if not listen:
+            return
+        from .metrics import start_metrics
+        try:
+            self._metrics = start_metrics(listen, self.status)
+        except OSError as exc:
+            log.error("metrics endpoint %s unavailable: %s", listen, exc)
+
+    def _make_watchdog(self):
+        """Pings WATCHDOG=1 only while the loop, the store writer and the sync make progress."""
+        if self.notifier is None or not self.notifier.watchdog_interval():
+            return None
+        from .watchdog import Watchdog
+        components = {"event-loop": lambda: self._loop_progress,
+                      "store-writer": lambda: self.writer.last_progress}
+        if self.sync is not None:
+            components["sync"] = lambda: self.sync.last_progress
+        stall = max(self.notifier.watchdog_interval() / 2, 3.0)
+        return Watchdog(self.notifier, components, max_stall_s=stall)
 
     async def _shutdown(self) -> None:
         log.info("stopping: closing devices, flushing the store")
@@ -107,6 +177,13 @@ class Daemon:
             runner.close()
         for runner in self.tcp_runners.values():
             await runner.close()
+        if getattr(self, "control", None) is not None:
+            await self.control.close()
+        if getattr(self, "_metrics", None):
+            server, thread = self._metrics
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
         if self.sync is not None:
             await self.sync.stop()
         if self.writer is not None:
@@ -150,9 +227,11 @@ class Daemon:
             runner.start(self._loop)
 
     def _open_legs(self, source: str) -> dict:
+        """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
+        since = _iso(_utc_now() - timedelta(days=2))
         reader = Store(self.config.site.data_dir, site_id=self.site_id, check=False)
         try:
-            return reader.open_pbx_legs(source, "")
+            return reader.open_pbx_legs(source, since)
         finally:
             reader.close()
 
@@ -209,7 +288,30 @@ class Daemon:
         self.calls_finished += len(records)
         if records:
             self.queue_stats.record(records)
-        self.writer.submit(records, rejected, on_durable=self._durable_from_thread)
+        if self._held or not self.writer.submit(records, rejected, on_durable=self._durable_from_thread,
+                                                timeout=0):
+            # The store is behind (slow or failing disk): keep this batch, stop reading devices
+            # (their buffers and TCP flow control hold the rest) and hand it over when there is room.
+            self._held.append((records, rejected))
+            if len(self._held) == 1:
+                log.warning("store is behind (%d records waiting): pausing device input",
+                            self.writer.queue_depth)
+                self._set_paused(True)
+                self._loop.call_later(0.1, self._release_held)
+
+    def _release_held(self) -> None:
+        while self._held:
+            records, rejected = self._held[0]
+            if not self.writer.submit(records, rejected, on_durable=self._durable_from_thread, timeout=0):
+                self._loop.call_later(0.1, self._release_held)
+                return
+            self._held.popleft()
+        log.info("store caught up: resuming device input")
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        for runner in [*self.serial_runners.values(), *self.tcp_runners.values()]:
+            runner.pause() if paused else runner.resume()
 
     def _durable_from_thread(self, result) -> None:
         n = len(result.inserted)
@@ -222,8 +324,14 @@ class Daemon:
             self.sync.wake()
 
     async def _tick_loop(self) -> None:
+        last_selftest_read = 0.0
         while True:
             await asyncio.sleep(0.5)
+            self._loop_progress = time.monotonic()
+            if self._loop_progress - last_selftest_read > 30 and not self._selftest_reading:
+                last_selftest_read = self._loop_progress
+                self._selftest_reading = True
+                asyncio.create_task(self._refresh_selftest(), name="selftest-status")
             now = _utc_now()
             records = self.tracker.tick(now)
             if records:
@@ -233,6 +341,25 @@ class Daemon:
                 runner.poll(mono)
             if self.notifier:
                 self.notifier.status(self.status_line())
+
+    async def _refresh_selftest(self) -> None:
+        """Off the tick loop: a locked database must not look like a wedged event loop."""
+        try:
+            self.last_selftest = await asyncio.to_thread(self._read_last_selftest)
+        except Exception as exc:
+            log.debug("last self-test unavailable: %s", exc)
+        finally:
+            self._selftest_reading = False
+
+    def _read_last_selftest(self) -> dict | None:
+        reader = Store(self.config.site.data_dir, site_id=self.site_id, check=False)
+        try:
+            runs = reader.selftests(limit=1)
+        finally:
+            reader.close()
+        if not runs:
+            return None
+        return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -269,6 +396,8 @@ class Daemon:
             "records_durable": self.records_durable,
             "protocol_errors": self.protocol_errors,
             "store_queue": self.writer.queue_depth if self.writer else 0,
+            "store_healthy": self.writer.healthy if self.writer else None,
+            "last_selftest": self.last_selftest,
             "queues": {name: dataclasses.asdict(snap)
                        for name, snap in self.queue_stats.snapshot(_utc_now()).items()},
         }

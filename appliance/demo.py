@@ -159,6 +159,12 @@ data_dir = "{workdir / "data"}"
 [log]
 level = "warning"
 
+[control]
+socket = "{workdir / "control.sock"}"
+
+[metrics]
+listen = "127.0.0.1:0"
+
 [[pbx]]
 name = "ipo"
 format = "avaya-ipo"

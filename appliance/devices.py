@@ -74,6 +74,7 @@ class SerialDeviceRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._closed = False
+        self._paused = False
         self.log = logging.getLogger(f"appliance.device.{name}")
 
     @property
@@ -96,7 +97,8 @@ class SerialDeviceRunner:
             self._went_down(str(exc), opening=True)
             return
         self._driver = driver
-        self._loop.add_reader(driver.fileno(), self._readable)
+        if not self._paused:
+            self._loop.add_reader(driver.fileno(), self._readable)
         self._backoff.reset()
         self.state.up = True
         self.state.since = time.monotonic()
@@ -122,6 +124,17 @@ class SerialDeviceRunner:
             self.state.events += len(events)
             self.state.last_event_at = time.monotonic()
             self._sink(self.state.name, events)
+
+    def pause(self) -> None:
+        """Stop reading (backpressure while the store catches up); the port buffers meanwhile."""
+        if self._driver is not None and not self._paused:
+            self._loop.remove_reader(self._driver.fileno())
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._driver is not None and self._paused:
+            self._loop.add_reader(self._driver.fileno(), self._readable)
+        self._paused = False
 
     def poll(self, now: float) -> None:
         """Called about once a second: command deadlines for drivers that have them."""
@@ -184,6 +197,7 @@ class TcpFeedRunner:
         self._server: asyncio.base_events.Server | None = None
         self._conns: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self.peers: list[str] = []
+        self._paused = False
         self.log = logging.getLogger(f"appliance.device.{name}")
 
     async def start(self) -> None:
@@ -199,6 +213,8 @@ class TcpFeedRunner:
         self.peers.append(peer)
         task = asyncio.current_task()
         self._conns[task] = writer
+        if self._paused:
+            writer.transport.pause_reading()
         self.log.info("%s: PBX connected from %s", self.state.name, peer)
         codec = self._make_codec()
         try:
@@ -221,6 +237,17 @@ class TcpFeedRunner:
             self._conns.pop(task, None)
             writer.close()
             self.log.info("%s: PBX %s disconnected", self.state.name, peer)
+
+    def pause(self) -> None:
+        """Stop reading from every PBX connection (backpressure); TCP flow control holds the rest."""
+        self._paused = True
+        for writer in self._conns.values():
+            writer.transport.pause_reading()
+
+    def resume(self) -> None:
+        self._paused = False
+        for writer in self._conns.values():
+            writer.transport.resume_reading()
 
     def status(self) -> dict:
         return {"listening": self.state.up, "port": self.port, "connections": list(self.peers)}

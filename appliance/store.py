@@ -140,8 +140,15 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         # SQLite gives -wal and -shm the mode of the database file, so creating the file 0600
         # ourselves (instead of touching the process-wide umask) covers all three.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Never open+close the file once it exists: closing any descriptor of a file drops every
+        # POSIX lock this process holds on it, so SQLite's locks of our other connections would
+        # vanish and another process closing its connection would delete the live -wal/-shm.
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
         self._restrict_files()
         return sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_s)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import termios
 
 import serial
@@ -47,6 +48,10 @@ def read_available(port: serial.SerialBase, limit: int = 65536) -> bytes:
     """Non-blocking read of what is waiting. Raises DeviceGone on EIO or a readable-but-empty port."""
     fd = getattr(port, "fd", None)
     if fd is not None:
+        # A tty with VMIN=0 returns b"" both when idle and when gone: only an empty read on a
+        # port that select() calls readable means the device went away.
+        if not select.select([fd], [], [], 0)[0]:
+            return b""
         try:
             data = os.read(fd, limit)
         except BlockingIOError:

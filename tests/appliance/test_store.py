@@ -474,3 +474,32 @@ def test_records_reported_durable_survive_kill_9(data_dir):
         missing = [i for i in range(reported) if f"k/{i:08d}" not in stored]
         assert missing == []
         assert s.stats()["pending"] == len(stored)
+
+
+def test_a_second_store_in_the_process_keeps_the_first_ones_locks(tmp_path):
+    """Regression: opening another Store used to open+close the db file, which drops every POSIX
+    lock the process holds; another process closing its connection then deleted the live WAL and
+    later commits went into a deleted file."""
+    import subprocess
+    import sys
+    from appliance.records import CallRecord
+
+    def record(key):
+        return CallRecord(key=key, site_id="s", source="line1", source_kind="gsm", direction="inbound",
+                          caller="", callee="", dialled_number="", queue="", agent="", started_at="",
+                          answered_at="", ended_at="", ring_s=0, talk_s=0, hold_s=0, disposition="answered")
+
+    writer = Store(tmp_path, site_id="s")
+    writer.add([record("k1")])
+    reader = Store(tmp_path, site_id="s", check=False)
+    subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('SELECT count(*) FROM cdr').fetchone(); c.close()",
+                    str(tmp_path / "appliance.db")], check=True)
+    writer.add([record("k2")])
+    reader.close()
+    fresh = sqlite3.connect(tmp_path / "appliance.db")
+    try:
+        assert fresh.execute("SELECT count(*) FROM cdr").fetchone()[0] == 2
+    finally:
+        fresh.close()
+        writer.close()

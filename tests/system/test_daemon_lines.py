@@ -15,7 +15,8 @@ pytestmark = pytest.mark.system
 
 
 def config(tmp_path: Path, lines: dict[str, tuple[str, str]]) -> Path:
-    text = f'[site]\nid = "site-lines"\ndata_dir = "{tmp_path / "data"}"\n'
+    text = (f'[site]\nid = "site-lines"\ndata_dir = "{tmp_path / "data"}"\n'
+            f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n')
     for name, (kind, port) in lines.items():
         text += (f'[[line]]\nname = "{name}"\nport = "{port}"\nkind = "{kind}"\nqueue = "support"\n'
                  f'ring_timeout = 1.0\nreconnect_delay = 0.05\nreconnect_delay_max = 0.2\n')

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.system
 
 
 def write_config(tmp_path: Path, *, avaya_port: int | None = None, panasonic: str | None = None) -> Path:
-    text = f'[site]\nid = "site-test"\ndata_dir = "{tmp_path / "data"}"\ntimezone = "Europe/London"\n'
+    text = (f'[site]\nid = "site-test"\ndata_dir = "{tmp_path / "data"}"\ntimezone = "Europe/London"\n'
+            f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n')
     if avaya_port:
         text += f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{avaya_port}"\nqueue = "sales"\n'
     if panasonic:

@@ -1,0 +1,49 @@
+"""Render the daemon's status for a technician (rich tables); `appliance status --json` skips this."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _age(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render_status(st: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(f"[bold]site {st['site_id']}[/]  up {_age(st['uptime_s'])}  "
+                  f"calls in progress: {st.get('calls_in_progress')}  records stored since start: "
+                  f"{st['records_durable']}  unparseable input kept: {st['protocol_errors']}")
+    devices = Table(title="Devices")
+    for col in ("device", "kind", "port / listen", "state", "for", "last event", "errors", "last error"):
+        devices.add_column(col)
+    for d in st["devices"]:
+        colour = "green" if d["state"] == "UP" else "red"
+        devices.add_row(d["name"], d["kind"], d["target"], f"[{colour}]{d['state']}[/]", _age(d["for_s"]),
+                        _age(d["last_event_age_s"]) + (" ago" if d["last_event_age_s"] is not None else ""),
+                        str(d["errors"]), d["last_error"][:50])
+    console.print(devices)
+    central = st.get("central")
+    if central:
+        console.print(f"central: [bold]{central.get('active_endpoint') or 'none'}[/]  backlog "
+                      f"{central.get('backlog')}  oldest unsent {_age(central.get('oldest_unsent_age_s'))}  "
+                      f"last ack {central.get('last_ack_at') or '-'}  rejected {central.get('rejected_total')}")
+        if central.get("last_error"):
+            console.print(f"[yellow]central last error: {central['last_error']}[/]")
+    else:
+        console.print("central: not configured")
+    if not st.get("store_healthy", True):
+        console.print("[red]store: writes failing (disk full or I/O error); records are held in memory[/]")
+    selftest = st.get("last_selftest")
+    if selftest:
+        colour = {"pass": "green", "warn": "yellow"}.get(str(selftest.get("verdict")).lower(), "red")
+        console.print(f"last self-test: [{colour}]{selftest.get('verdict')}[/] at {selftest.get('started_at')}")
+    else:
+        console.print("last self-test: none (run `appliance selftest`)")

@@ -1,0 +1,414 @@
+"""One telephony line (27.007 GSM/LTE module or V.253 voice modem) on one serial port."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import select
+import termios
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from ..events import CommandResult, Event, ProtocolError
+from ..exceptions import DeviceGone, DeviceTimeout
+from ..serialport import open_serial, read_available, write_all
+from .protocol import KINDS, AtCodec, encode_command, split_fields
+
+log = logging.getLogger("firmware_bridge.at")
+
+DEFAULT_TIMEOUT = 2.0
+CALL_COMMAND_TIMEOUT = 30.0          # ATA / ATD: a voice modem waits for the far end
+
+_DIAL_STRING = re.compile(r"^[0-9*#+ABCDabcdpPwWtT,]+$")
+_CME_SIM_STATE = {"10": "not inserted", "11": "SIM PIN", "12": "SIM PUK", "13": "SIM failure",
+                  "SIM NOT INSERTED": "not inserted", "SIM PIN REQUIRED": "SIM PIN",
+                  "SIM PUK REQUIRED": "SIM PUK", "SIM FAILURE": "SIM failure"}
+_CREG_STATE = {"0": "not registered", "1": "registered home", "2": "searching", "3": "denied",
+               "4": "unknown", "5": "registered roaming"}
+
+
+@dataclass
+class _Step:
+    """A queued command. `optional`: an error is remembered, not a failure of the init sequence."""
+    command: str
+    timeout: float
+    init: bool = False
+    optional: bool = False
+    fallback: str | None = None              # sent instead when the device refuses `command`
+    blocking: bool = False                   # a command() caller waits for it
+    result: CommandResult | None = None
+    deadline: float = 0.0
+
+
+# (command, optional, fallback on error)
+INIT_SEQUENCES: dict[str, tuple[tuple[str, bool, str | None], ...]] = {
+    "gsm": (("ATE0", False, None), ("AT+CMEE=1", True, None), ("AT+CLIP=1", False, None),
+            ("AT+CRC=1", True, None), ("AT+CVHU=0", True, None), ("AT+CLCC=1", True, None)),
+    "voice-modem": (("ATE0", False, None), ("AT+VCID=1", False, "AT#CID=1")),
+}
+
+
+class LineDriver:
+    """Owns one AT port: queues commands one at a time, turns what comes back into events.
+
+    Non-blocking for an event loop: `fileno()` for add_reader, `read_events()` when readable,
+    `poll(now)` about once a second for command deadlines. `open()` queues the init sequence;
+    `ready` turns true when it finished with every required command answered OK.
+    After DeviceGone the owner removes its reader, calls `close()`, and later `open()` again.
+    `command()` and `identify()` block (select on the port) and are for self-tests and the CLI.
+    """
+
+    def __init__(self, name: str, url: str, kind: str = "gsm", baudrate: int = 115200, *,
+                 command_timeout: float = DEFAULT_TIMEOUT, exclusive: bool = True,
+                 clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], float] = time.time):
+        if kind not in KINDS:
+            raise ValueError(f"{name}: kind must be one of {KINDS}, not {kind!r}")
+        self.name, self.url, self.kind, self.baudrate = name, url, kind, baudrate
+        self.command_timeout = command_timeout
+        self._exclusive = exclusive
+        self._clock, self._wallclock = clock, wallclock
+        self._port = None
+        self._codec = AtCodec(kind)
+        self._queue: deque[_Step] = deque()
+        self._inflight: _Step | None = None
+        self._backlog: list[Event] = []
+        self._gone = False
+        self._gone_error: DeviceGone | None = None
+        self._init_done = False
+        self._init_failed: dict[str, str] = {}
+        self.unsupported: set[str] = set()          # optional commands the device refused
+        self._events = 0
+        self._protocol_errors = 0
+        self._timeouts = 0
+        self._last_event_at: float | None = None
+        self._burst = 0                              # protocol errors in the current burst
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the port and queue the init sequence. Opening again re-initialises the device."""
+        self.close()
+        self._port = open_serial(self.url, baudrate=self.baudrate, exclusive=self._exclusive)
+        self._codec = AtCodec(self.kind)
+        self._gone, self._gone_error = False, None
+        self._init_done, self._init_failed = False, {}
+        for command, optional, fallback in INIT_SEQUENCES[self.kind]:
+            self._queue.append(_Step(command, self.command_timeout, init=True, optional=optional,
+                                     fallback=fallback))
+        self._queue.append(_Step("", 0.0, init=True))    # marker: init sequence finished
+        log.info("%s: opened %s (%s), initialising", self.name, self.url, self.kind)
+        self._pump_queue()
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        self._queue.clear()
+        self._inflight = None
+        self._init_done = False
+        if port is not None:
+            fd = getattr(port, "fd", None)
+            if fd is not None:
+                try:
+                    # open_serial set TIOCEXCL; clear it, or a tty still held open elsewhere
+                    # (an emulator's pty) refuses our own reopen for non-root users.
+                    fcntl.ioctl(fd, termios.TIOCNXCL)
+                except OSError:
+                    pass
+            try:
+                port.close()
+            except OSError:
+                pass
+            log.info("%s: closed", self.name)
+
+    def __enter__(self) -> "LineDriver":
+        if self._port is None:
+            self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        if self._port is None:
+            raise ValueError(f"{self.name}: not open")
+        return self._port.fileno()
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None and not self._gone
+
+    @property
+    def ready(self) -> bool:
+        """The init sequence finished and every required command was answered OK."""
+        return self.is_open and self._init_done and not self._init_failed
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def queue_command(self, command: str, timeout: float | None = None) -> None:
+        """Send `command` after those already queued; its CommandResult comes from read_events()."""
+        encode_command(command)                      # validate now, not when it is sent
+        timeout = timeout or _default_timeout(command, self.command_timeout)
+        self._queue.append(_Step(command, timeout))
+        self._pump_queue()
+
+    def answer(self) -> None:
+        self.queue_command("ATA")
+
+    def hangup(self) -> None:
+        """AT+CHUP (ATH is ignored by SIM7600 unless +CVHU=0); ATH where +CHUP is refused."""
+        if self.kind == "voice-modem" or "AT+CHUP" in self.unsupported:
+            self.queue_command("ATH")
+            return
+        self._queue.append(_Step("AT+CHUP", self.command_timeout, fallback="ATH"))
+        self._pump_queue()
+
+    def dial(self, number: str) -> None:
+        """Voice call: `ATD<number>;` (the `;` makes it voice, not data)."""
+        if not _DIAL_STRING.match(number):
+            raise ValueError(f"{self.name}: not a dial string")
+        self.queue_command(f"ATD{number};")
+
+    # ---- event-loop side -----------------------------------------------------------------
+
+    def read_events(self) -> list[Event]:
+        """Non-blocking: what the device said since last time. Raises DeviceGone once."""
+        events, self._backlog = self._backlog, []
+        if self._port is None or self._gone:
+            if self._gone_error is not None:
+                return self._raise_gone(events)
+            return events
+        try:
+            data = read_available(self._port)
+        except DeviceGone as exc:
+            self._gone_error = exc
+            return self._raise_gone(events)
+        if data:
+            events.extend(self._process(self._codec.feed(data)))
+        if self._gone_error is not None:             # a write failed while processing
+            return self._raise_gone(events)
+        return events
+
+    def poll(self, now: float | None = None) -> list[Event]:
+        """Expire the command in flight if its deadline passed; returns its timeout result."""
+        now = self._clock() if now is None else now
+        events: list[Event] = []
+        step = self._inflight
+        if step is not None and not self._gone and now >= step.deadline:
+            self._timeouts += 1
+            self._codec.cancel_pending()
+            log.warning("%s: %s timed out after %.1f s", self.name, _loggable(step.command),
+                        step.timeout)
+            result = CommandResult(step.command, ok=False, error="timeout")
+            events.extend(self._complete(step, result))
+        if self._burst > 1:
+            log.warning("%s: %d more protocol errors in that burst", self.name, self._burst - 1)
+        self._burst = 0
+        return events
+
+    def status(self) -> dict:
+        return {
+            "name": self.name, "url": self.url, "kind": self.kind, "open": self.is_open,
+            "ready": self.ready, "events": self._events,
+            "errors": self._protocol_errors + self._timeouts,
+            "protocol_errors": self._protocol_errors, "timeouts": self._timeouts,
+            "last_event_at": self._last_event_at,
+            "pending": self._inflight.command if self._inflight else None,
+            "queued": len(self._queue),
+            "init_failed": dict(self._init_failed), "unsupported": sorted(self.unsupported),
+        }
+
+    # ---- blocking helpers (self-tests, CLI) ----------------------------------------------
+
+    def command(self, cmd: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+        """Send `cmd` and wait for its result; other events are kept for read_events().
+
+        Raises DeviceTimeout when nothing comes back within `timeout` (counted from now, so it
+        includes waiting behind commands already queued).
+        """
+        encode_command(cmd)
+        if self._port is None:
+            raise ValueError(f"{self.name}: not open")
+        step = _Step(cmd, timeout, blocking=True)
+        self._queue.append(step)
+        self._pump_queue()
+        deadline = time.monotonic() + timeout
+        while step.result is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._abandon(step)
+                raise DeviceTimeout(
+                    f"{self.name}: no answer to {_loggable(cmd)} within {timeout} s")
+            readable, _, _ = select.select([self.fileno()], [], [], min(remaining, 0.05))
+            # read_events() hands over (and replaces) the backlog: take its result first.
+            events = self.read_events() if readable else []
+            events.extend(self.poll())
+            self._backlog.extend(events)
+        return step.result
+
+    def identify(self, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Who is on the port. Raises DeviceTimeout if the device does not answer."""
+        if self.kind == "voice-modem":
+            info = self.command("ATI", timeout)
+            return {"kind": self.kind, "info": " ".join(info.lines) if info.ok else "",
+                    "manufacturer": _first_line(self.command("AT+GMI", timeout)),
+                    "model": _first_line(self.command("AT+GMM", timeout))}
+        identity = {"kind": self.kind,
+                    "manufacturer": _first_line(self.command("AT+CGMI", timeout)),
+                    "model": _first_line(self.command("AT+CGMM", timeout)),
+                    "revision": _first_line(self.command("AT+CGMR", timeout)),
+                    "imei": _imei(self.command("AT+CGSN", timeout))}
+        identity["sim"] = _sim_state(self.command("AT+CPIN?", timeout))
+        identity["signal"] = _signal(self.command("AT+CSQ", timeout))
+        identity["registration"] = _registration(self.command("AT+CREG?", timeout))
+        return identity
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _raise_gone(self, events: list[Event]) -> list[Event]:
+        """Raise DeviceGone the first time; events parsed before it wait in the backlog."""
+        error, self._gone_error = self._gone_error, None
+        self._gone = True
+        self._backlog = events + self._backlog
+        log.warning("%s: device gone (%s)", self.name, error)
+        raise error
+
+    def _process(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        for event in events:
+            if isinstance(event, ProtocolError):
+                self._protocol_errors += 1
+                self._burst += 1
+                if self._burst == 1:
+                    log.warning("%s: protocol error: %s (%d bytes kept)", self.name, event.reason,
+                                len(event.raw))
+            elif self._burst:
+                if self._burst > 1:
+                    log.warning("%s: %d more protocol errors in that burst", self.name,
+                                self._burst - 1)
+                self._burst = 0
+            if isinstance(event, CommandResult) and self._inflight is not None:
+                out.extend(self._complete(self._inflight, event))
+                continue
+            out.append(event)
+        self._count(out)
+        return out
+
+    def _count(self, events: list[Event]) -> None:
+        if events:
+            self._events += len(events)
+            self._last_event_at = self._wallclock()
+
+    def _complete(self, step: _Step, result: CommandResult) -> list[Event]:
+        """The result of the command in flight: fallbacks, init bookkeeping, next command."""
+        self._inflight = None
+        refused = not result.ok and result.error != "timeout"
+        if refused and (step.optional or step.fallback):
+            self.unsupported.add(step.command)
+        out: list[Event] = []
+        if refused and step.fallback:
+            log.info("%s: %s refused (%s); trying %s", self.name, step.command, result.error,
+                     step.fallback)
+            self._queue.appendleft(_Step(step.fallback, step.timeout, init=step.init,
+                                         optional=step.optional))
+        else:
+            if not result.ok and step.optional:
+                log.info("%s: optional %s not available (%s)", self.name, step.command,
+                         result.error)
+            elif not result.ok and step.init:
+                self._init_failed[step.command] = result.error
+                log.warning("%s: init command %s failed (%s)", self.name, step.command,
+                            result.error)
+            if step.blocking:
+                step.result = result                 # handed to the command() caller only
+            else:
+                out.append(result)
+        self._pump_queue()
+        return out
+
+    def _pump_queue(self) -> None:
+        """Send the next queued command unless one is in flight."""
+        while self._inflight is None and self._queue and self._port is not None and not self._gone:
+            step = self._queue.popleft()
+            if not step.command:                     # end-of-init marker
+                self._init_done = True
+                if self._init_failed:
+                    log.warning("%s: init finished with failures: %s", self.name,
+                                ", ".join(self._init_failed))
+                else:
+                    log.info("%s: ready", self.name)
+                continue
+            try:
+                write_all(self._port, encode_command(step.command))
+            except DeviceGone as exc:
+                self._gone_error = exc
+                self._queue.appendleft(step)
+                return
+            step.deadline = self._clock() + step.timeout
+            self._inflight = step
+            self._codec.command_sent(step.command)
+            log.debug("%s: -> %s", self.name, _loggable(step.command))
+
+    def _abandon(self, step: _Step) -> None:
+        """A blocking caller gave up on `step`: drop it from the queue or from flight."""
+        if step in self._queue:
+            self._queue.remove(step)
+        elif self._inflight is step:
+            self._inflight = None
+            self._codec.cancel_pending()
+            self._timeouts += 1
+            self._pump_queue()
+
+
+def _default_timeout(command: str, base: float) -> float:
+    upper = command.upper()
+    return max(base, CALL_COMMAND_TIMEOUT) if upper.startswith(("ATA", "ATD")) else base
+
+
+def _loggable(command: str) -> str:
+    """Commands as logged: a dialled number is never written to the log."""
+    return "ATD<number>" if command.upper().startswith("ATD") else command
+
+
+def _strip_prefix(line: str) -> str:
+    return re.sub(r"^\+[A-Z]+:\s*", "", line, flags=re.IGNORECASE)
+
+
+def _first_line(result: CommandResult) -> str:
+    return _strip_prefix(result.lines[0]) if result.ok and result.lines else ""
+
+
+def _imei(result: CommandResult) -> str:
+    for line in result.lines if result.ok else ():
+        value = _strip_prefix(line).strip('"')
+        if value.isdigit():
+            return value
+    return ""
+
+
+def _sim_state(result: CommandResult) -> str:
+    """AT+CPIN? -> READY, SIM PIN, SIM PUK, not inserted, SIM failure, or "error: <result>"."""
+    if result.ok:
+        return _strip_prefix(result.lines[0]) if result.lines else "unknown"
+    detail = result.error.split(":", 1)[1].strip().upper() if ":" in result.error else ""
+    return _CME_SIM_STATE.get(detail, f"error: {result.error}")
+
+
+def _signal(result: CommandResult) -> dict:
+    """+CSQ: <rssi>,<ber>; rssi 0..31 maps to -113..-51 dBm in 2 dB steps, 99 = unknown."""
+    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
+    if not fields or len(fields) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
+        return {"rssi": None, "ber": None, "dbm": None}
+    rssi, ber = int(fields[0]), int(fields[1])
+    dbm = -113 + 2 * rssi if rssi <= 31 else None
+    return {"rssi": rssi, "ber": ber, "dbm": dbm}
+
+
+def _registration(result: CommandResult) -> str:
+    """+CREG: <n>,<stat>[,<lac>,<ci>] -> registered home / registered roaming / searching ..."""
+    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
+    if not fields:
+        return "unknown"
+    stat = fields[1] if len(fields) >= 2 else fields[0]
+    return _CREG_STATE.get(stat, "unknown")

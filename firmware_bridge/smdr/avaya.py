@@ -1,0 +1,122 @@
+"""Avaya IP Office SMDR: a sans-IO codec for the CSV call records IP Office sends over TCP."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..events import AvayaSmdrRecord, Event, ProtocolError
+from . import LineFramer
+
+MIN_FIELDS = 17          # Call Start .. Park Time; releases add up to 35 and we keep the rest
+MAX_LINE = 4096          # longest line accepted before it is treated as garbage
+
+_CALL_START = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})")
+_HMS = re.compile(r"(\d{2,}):([0-5]\d):([0-5]\d)")
+
+
+class AvayaCodec:
+    """Bytes from one IP Office SMDR connection -> AvayaSmdrRecord / ProtocolError events.
+
+    Keeps a partial line across feed() calls; use one codec per TCP connection and call flush()
+    when the connection closes, so a cut-off record is reported instead of glued to the next one.
+    """
+
+    def __init__(self, *, max_line: int = MAX_LINE):
+        self._framer = LineFramer(b"\r\n", strip_leading=b"\x00", max_line=max_line)
+        self.stats = {"records": 0, "errors": 0, "bytes": 0}
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unterminated record held back."""
+        return self._framer.pending
+
+    def feed(self, data: bytes) -> list[Event]:
+        self.stats["bytes"] += len(data)
+        return self._events(self._framer.feed(data))
+
+    def flush(self) -> list[Event]:
+        """End of stream: an unterminated rest comes out as a ProtocolError (never guessed at)."""
+        return self._events(self._framer.flush())
+
+    def _events(self, lines: list[tuple[bytes, str]]) -> list[Event]:
+        out: list[Event] = []
+        for line, problem in lines:
+            if problem:
+                event: Event = ProtocolError(problem, line)
+            elif line.isspace():
+                continue
+            else:
+                event = parse_line(line)
+            if type(event) is ProtocolError:
+                self.stats["errors"] += 1
+            else:
+                self.stats["records"] += 1
+            out.append(event)
+        return out
+
+
+def parse_line(line: bytes) -> AvayaSmdrRecord | ProtocolError:
+    """One record line (no CR LF, no leading NULs) -> a record, or a ProtocolError naming the field.
+
+    Reasons name the field, never its value: they end up in logs, values may be phone numbers.
+    Text is UTF-8; a line that is not valid UTF-8 is read as Latin-1 so no byte is lost [U].
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        text = line.decode("latin-1")
+    f = text.split(",")
+    if len(f) < MIN_FIELDS:
+        return ProtocolError(f"only {len(f)} comma-separated fields (IP Office sends at least "
+                             f"{MIN_FIELDS})", line)
+    m = _CALL_START.fullmatch(f[0])
+    if m is None:
+        return ProtocolError("field 1 (Call Start) is not YYYY/MM/DD HH:MM:SS", line)
+    try:
+        datetime(*map(int, m.groups()))
+    except ValueError:
+        return ProtocolError("field 1 (Call Start) is not a valid date and time", line)
+    m = _HMS.fullmatch(f[1])
+    if m is None:
+        return ProtocolError("field 2 (Connected Time) is not HH:MM:SS", line)
+    hours, minutes, seconds = m.groups()
+    connected = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    for index, name in ((2, "Ring Time"), (15, "Hold Time"), (16, "Park Time")):
+        value = f[index]
+        if not (value.isdigit() and value.isascii()):
+            return ProtocolError(f"field {index + 1} ({name}) is not a whole number of seconds", line)
+    if not (f[9].isdigit() and f[9].isascii()):
+        return ProtocolError("field 10 (Call ID) is not numeric", line)
+    if f[4] not in ("I", "O"):
+        return ProtocolError("field 5 (Direction) is not I or O", line)
+    if f[8] not in ("0", "1"):
+        return ProtocolError("field 9 (Is Internal) is not 0 or 1", line)
+    if f[10] not in ("0", "1"):
+        return ProtocolError("field 11 (Continuation) is not 0 or 1", line)
+    return AvayaSmdrRecord(
+        call_start=f[0], connected_s=connected, ring_s=int(f[2]), caller=f[3], direction=f[4],
+        called_number=f[5], dialled_number=f[6], account=f[7], is_internal=f[8] == "1",
+        call_id=f[9], continuation=f[10] == "1", party1_device=f[11], party1_name=f[12],
+        party2_device=f[13], party2_name=f[14], hold_s=int(f[15]), park_s=int(f[16]),
+        extra=tuple(f[17:]), raw=line)
+
+
+def encode_record(rec: AvayaSmdrRecord) -> bytes:
+    """The CSV line IP Office would send for `rec`, with CR LF.
+
+    Raises ValueError when a text field holds a comma, CR or LF: the format has no quoting, so
+    such a record cannot be sent faithfully.
+    """
+    c = rec.connected_s
+    text = (f"{rec.call_start},{c // 3600:02d}:{c // 60 % 60:02d}:{c % 60:02d},{rec.ring_s},"
+            f"{rec.caller},{rec.direction},{rec.called_number},{rec.dialled_number},{rec.account},"
+            f"{'1' if rec.is_internal else '0'},{rec.call_id},{'1' if rec.continuation else '0'},"
+            f"{rec.party1_device},{rec.party1_name},{rec.party2_device},{rec.party2_name},"
+            f"{rec.hold_s},{rec.park_s}")
+    commas = 16
+    if rec.extra:
+        text = text + "," + ",".join(rec.extra)
+        commas += len(rec.extra)
+    if text.count(",") != commas or "\r" in text or "\n" in text:
+        raise ValueError("an SMDR field contains a comma, CR or LF (IP Office CSV has no quoting)")
+    return text.encode("utf-8") + b"\r\n"

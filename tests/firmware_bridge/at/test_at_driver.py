@@ -1,0 +1,206 @@
+"""LineDriver against the GSM module emulator over a real pty: init, commands, faults."""
+from __future__ import annotations
+
+import select
+import time
+
+import pytest
+
+from firmware_bridge.at import LineDriver
+from firmware_bridge.events import (CallConnected, CallEnded, CallerId, CommandResult,
+                                    ProtocolError, Ring)
+from firmware_bridge.exceptions import DeviceGone, DeviceTimeout
+
+GSM_INIT = ["ATE0", "AT+CMEE=1", "AT+CLIP=1", "AT+CRC=1", "AT+CVHU=0", "AT+CLCC=1"]
+SIM7600_IDENTITY = {
+    "kind": "gsm", "manufacturer": "SIMCOM INCORPORATED", "model": "SIMCOM_SIM7600G-H",
+    "revision": "LE20B04SIM7600G22", "imei": "862636051234567", "sim": "READY",
+    "signal": {"rssi": 23, "ber": 99, "dbm": -67}, "registration": "registered home",
+}
+
+
+def results(events) -> list[CommandResult]:
+    return [e for e in events if isinstance(e, CommandResult)]
+
+
+@pytest.mark.parametrize("echo_initially", [True, False])
+def test_init_sequence_completes(make_gsm, make_driver, pump, echo_initially):
+    emulator = make_gsm(echo_initially=echo_initially)
+    driver = make_driver()
+    driver.open()
+    events = pump(driver, lambda _: driver.ready)
+    assert emulator.commands == GSM_INIT
+    assert [(r.command, r.ok) for r in results(events)] == [(c, True) for c in GSM_INIT]
+    assert driver.status()["ready"] is True
+
+
+def test_optional_commands_the_module_refuses_are_remembered(make_gsm, make_driver, pump):
+    make_gsm(model="MC35")                           # no +CVHU, no automatic +CLCC reports
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    assert driver.status()["unsupported"] == ["AT+CLCC=1", "AT+CVHU=0"]
+    assert driver.status()["init_failed"] == {}
+
+
+def test_refused_caller_id_leaves_the_line_not_ready(make_gsm, make_driver, pump):
+    make_gsm(refuse=("+CLIP",))
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda events: len(results(events)) == len(GSM_INIT))
+    assert not driver.ready
+    assert driver.status()["init_failed"] == {"AT+CLIP=1": "ERROR"}
+
+
+def test_urc_between_command_and_result_is_an_event_not_an_info_line(ready_gsm):
+    emulator, driver = ready_gsm
+    emulator.interleave_next_response("+CRING: VOICE", '+CLIP: "+15551234567",145,"",,"",0')
+    result = driver.command("AT+CSQ")
+    assert result == CommandResult("AT+CSQ", True, ("+CSQ: 23,99",))
+    assert driver.read_events() == [Ring("VOICE"), CallerId("+15551234567")]
+
+
+def test_answer_then_hangup(ready_gsm, pump):
+    emulator, driver = ready_gsm
+    emulator.incoming_call("+15551234567", rings=500, end="local")
+    pump(driver, lambda events: any(isinstance(e, CallerId) for e in events))
+    driver.answer()
+    events = pump(driver, lambda events: results(events))
+    assert results(events) == [CommandResult("ATA", True)]
+    assert CallConnected("voice_call_begin") in events
+    driver.hangup()
+    events = pump(driver, lambda events: results(events))
+    assert results(events) == [CommandResult("AT+CHUP", True)]
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert [e.reason for e in ended] == ["voice_call_end", "clcc_disconnect"]
+    assert emulator.wait_idle(2.0)
+    assert emulator.commands[-2:] == ["ATA", "AT+CHUP"]
+
+
+def test_hangup_falls_back_to_ath_and_remembers(make_gsm, make_driver, pump):
+    emulator = make_gsm(model="EC25", refuse=("+CHUP",))
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    emulator.incoming_call("5551234", rings=500, end="local")
+    pump(driver, lambda events: any(isinstance(e, CallerId) for e in events))
+    driver.answer()
+    pump(driver, lambda events: results(events))
+    driver.hangup()
+    events = pump(driver, lambda events: results(events))
+    assert results(events) == [CommandResult("ATH", True)]
+    assert emulator.wait_idle(2.0)                  # the call really ended
+    assert emulator.commands[-2:] == ["AT+CHUP", "ATH"]
+    driver.hangup()                                 # +CHUP is known refused now: ATH directly
+    pump(driver, lambda events: results(events))
+    assert emulator.commands[-1] == "ATH" and emulator.commands[-2] == "ATH"
+
+
+def test_identify(ready_gsm):
+    _, driver = ready_gsm
+    assert driver.identify() == SIM7600_IDENTITY
+
+
+@pytest.mark.parametrize("sim, shown", [("missing", "not inserted"), ("pin", "SIM PIN")])
+def test_identify_reports_sim_problems(make_gsm, make_driver, pump, sim, shown):
+    make_gsm(sim=sim)
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    identity = driver.identify()
+    assert identity["sim"] == shown
+    assert identity["registration"] == "not registered"
+
+
+def test_identify_on_a_silent_device_raises_device_timeout(make_gsm, make_driver):
+    make_gsm(silent=True)
+    driver = make_driver()
+    driver.open()
+    with pytest.raises(DeviceTimeout):
+        driver.identify(timeout=0.2)
+
+
+def test_silent_device_times_out_every_init_command(make_gsm, make_driver, pump):
+    make_gsm(silent=True)
+    driver = make_driver(command_timeout=0.05)
+    driver.open()
+    events = pump(driver, lambda events: len(results(events)) == len(GSM_INIT))
+    assert results(events) == [CommandResult(c, False, (), "timeout") for c in GSM_INIT]
+    assert not driver.ready
+    status = driver.status()
+    assert status["init_failed"] == {"ATE0": "timeout", "AT+CLIP=1": "timeout"}
+    assert status["timeouts"] == len(GSM_INIT)
+
+
+def test_unplug_gives_device_gone_once_and_replug_reinitialises(ready_gsm, pump):
+    emulator, driver = ready_gsm
+    emulator.unplug()
+    gone = 0
+    deadline = time.monotonic() + 5
+    while gone == 0 and time.monotonic() < deadline:
+        select.select([driver.fileno()], [], [], 0.05)
+        try:
+            driver.read_events()
+        except DeviceGone:
+            gone += 1
+    assert gone == 1
+    assert driver.read_events() == []                # once: the owner is told, not nagged
+    assert driver.status()["open"] is False and not driver.ready
+    driver.close()
+
+    emulator.replug()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    assert emulator.commands == GSM_INIT + GSM_INIT
+    emulator.incoming_call("+15551234567", rings=1, abandon_style="no_carrier")
+    events = pump(driver, lambda events: any(isinstance(e, CallEnded) for e in events))
+    assert CallerId("+15551234567") in events
+
+
+def test_garbage_is_kept_as_protocol_error_and_calls_still_flow(ready_gsm, pump):
+    emulator, driver = ready_gsm
+    emulator.inject(b"\r\n\x00\xff\xfe\x13\r\n")
+    emulator.incoming_call("+15551234567", rings=1)
+    events = pump(driver, lambda events: any(isinstance(e, CallEnded) for e in events))
+    assert ProtocolError("line is not text", b"\x00\xff\xfe\x13") in events
+    assert CallerId("+15551234567") in events
+    assert driver.status()["protocol_errors"] == 1
+
+
+def test_slow_bytes_still_make_whole_answers(make_gsm, make_driver, pump):
+    make_gsm(byte_delay=0.0005)
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    assert driver.identify()["imei"] == "862636051234567"
+
+
+def test_reading_an_idle_port_is_not_device_gone(ready_gsm):
+    _, driver = ready_gsm
+    assert driver.read_events() == []
+    assert driver.read_events() == []
+
+
+def test_status_reports_activity(ready_gsm):
+    _, driver = ready_gsm
+    status = driver.status()
+    assert {k: status[k] for k in ("name", "kind", "open", "ready", "pending", "queued")} == {
+        "name": "line1", "kind": "gsm", "open": True, "ready": True, "pending": None, "queued": 0}
+    assert status["events"] == len(GSM_INIT) and status["errors"] == 0
+    assert status["last_event_at"] is not None
+
+
+def test_dial_refuses_anything_but_a_dial_string(ready_gsm):
+    _, driver = ready_gsm
+    with pytest.raises(ValueError):
+        driver.dial("5551234;+CFUN=0")
+
+
+def test_context_manager_opens_and_closes(make_gsm, port, pump):
+    make_gsm()
+    with LineDriver("ctx", port.path) as driver:
+        pump(driver, lambda _: driver.ready)
+    assert not driver.is_open
+    with pytest.raises(ValueError):
+        driver.fileno()
+    driver.close()                                   # idempotent
