@@ -105,7 +105,18 @@ def _local_to_utc(dt: datetime, tz: tzinfo) -> datetime:
 
 
 def _iso(dt: datetime | None) -> str:
-    return "" if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dt is None:
+        return ""
+    u = dt.astimezone(timezone.utc)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+
+
+def _avaya_time(text: str) -> datetime:
+    """"YYYY/MM/DD HH:MM:SS" without strptime (a tenth of the cost on the ingest hot path)."""
+    t = text.strip()
+    if len(t) != 19 or t[4] != "/" or t[7] != "/" or t[10] != " " or t[13] != ":" or t[16] != ":":
+        raise ValueError(f"not YYYY/MM/DD HH:MM:SS: {t!r}")
+    return datetime(int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[14:16]), int(t[17:19]))
 
 
 def _is_clcc_echo(event) -> bool:
@@ -445,7 +456,7 @@ class CallTracker:
         """
         total = rec.ring_s + rec.connected_s + rec.hold_s + rec.park_s
         try:
-            started = _local_to_utc(datetime.strptime(rec.call_start.strip(), "%Y/%m/%d %H:%M:%S"), info.tz)
+            started = _local_to_utc(_avaya_time(rec.call_start), info.tz)
         except ValueError:
             self.clock_fallbacks += 1
             started = now - timedelta(seconds=total)

@@ -191,7 +191,20 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
     return importlib.import_module(module).__dict__[func](argv) or 0
 
 
+# Subcommands whose own parsers live with their code; everything after the name is theirs.
+DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
+             "central": ("appliance.central.cli", "main"),
+             "pki": ("appliance.pki", "pki_main")}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        module, func = DELEGATED[argv[0]]
+        try:
+            return _delegate(module, func, argv[1:])
+        except KeyboardInterrupt:
+            return 130
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

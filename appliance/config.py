@@ -5,7 +5,6 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -76,7 +76,9 @@ class Daemon:
             log.error("database was corrupt: moved aside to %s and started a new one; "
                       "the old file is kept for inspection", self.store.recovered_from)
         data_dir, site_id = cfg.site.data_dir, self.site_id
-        self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False))
+        # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
+        self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False),
+                                  max_pending=20_000, max_batch=5_000)
         self._install_signals()
         tasks: list[asyncio.Task] = []
         try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -15,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import load_config
-from .masking import mask_number
 
 log = logging.getLogger("appliance.demo")
 
@@ -209,6 +207,7 @@ failback_after = 10.0
 
 def _render(daemon, centrals: list[Central], workdir: Path, started: float):
     from rich.console import Group
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
     st = daemon.status()
@@ -218,7 +217,7 @@ def _render(daemon, centrals: list[Central], workdir: Path, started: float):
     for d in st["devices"]:
         colour = "green" if d["state"] == "UP" else "red"
         devices.add_row(d["name"], d["kind"], f"[{colour}]{d['state']}[/]", f"{d['for_s']:.0f}s",
-                        str(d["events"]), str(d["errors"]), d["last_error"][:40])
+                        str(d["events"]), str(d["errors"]), escape(d["last_error"][:40]))
     queues = Table(title="Queues (last hour)", expand=True)
     for col in ("queue", "waiting", "longest wait", "agents free/busy", "answered", "abandoned", "service level"):
         queues.add_column(col)
@@ -236,7 +235,7 @@ def _render(daemon, centrals: list[Central], workdir: Path, started: float):
                      f"acked: {central.get('acked_total')}   failovers: {central.get('failovers')}   "
                      f"failbacks: {central.get('failbacks')}")
         if central.get("last_error"):
-            lines.append(f"[yellow]last error: {central['last_error'][:100]}[/]")
+            lines.append(f"[yellow]last error: {escape(central['last_error'][:100])}[/]")
         for c in centrals:
             lines.append(f"  {c.name:8} {c.endpoint}  {c.check(20.0)}")
         lines.append(f"Try a failover:  kill $(cat {centrals[0].pid_file})   (restarted after 20 s; "

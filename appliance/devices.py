@@ -197,7 +197,8 @@ class TcpFeedRunner:
         self._server: asyncio.base_events.Server | None = None
         self._conns: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self.peers: list[str] = []
-        self._paused = False
+        self._reading = asyncio.Event()
+        self._reading.set()
         self.log = logging.getLogger(f"appliance.device.{name}")
 
     async def start(self) -> None:
@@ -213,12 +214,11 @@ class TcpFeedRunner:
         self.peers.append(peer)
         task = asyncio.current_task()
         self._conns[task] = writer
-        if self._paused:
-            writer.transport.pause_reading()
         self.log.info("%s: PBX connected from %s", self.state.name, peer)
         codec = self._make_codec()
         try:
             while True:
+                await self._reading.wait()   # cleared while the store catches up (backpressure)
                 data = await reader.read(65536)
                 if not data:
                     break
@@ -240,19 +240,16 @@ class TcpFeedRunner:
 
     def pause(self) -> None:
         """Stop reading from every PBX connection (backpressure); TCP flow control holds the rest."""
-        self._paused = True
-        for writer in self._conns.values():
-            writer.transport.pause_reading()
+        self._reading.clear()
 
     def resume(self) -> None:
-        self._paused = False
-        for writer in self._conns.values():
-            writer.transport.resume_reading()
+        self._reading.set()
 
     def status(self) -> dict:
         return {"listening": self.state.up, "port": self.port, "connections": list(self.peers)}
 
     async def close(self) -> None:
+        self._reading.set()   # let paused handlers see their connection close
         if self._server is not None:
             self._server.close()
             for writer in list(self._conns.values()):

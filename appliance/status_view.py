@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -28,7 +29,7 @@ def render_status(st: dict, console: Console | None = None) -> None:
         colour = "green" if d["state"] == "UP" else "red"
         devices.add_row(d["name"], d["kind"], d["target"], f"[{colour}]{d['state']}[/]", _age(d["for_s"]),
                         _age(d["last_event_age_s"]) + (" ago" if d["last_event_age_s"] is not None else ""),
-                        str(d["errors"]), d["last_error"][:50])
+                        str(d["errors"]), escape(d["last_error"][:50]))
     console.print(devices)
     central = st.get("central")
     if central:
@@ -36,7 +37,7 @@ def render_status(st: dict, console: Console | None = None) -> None:
                       f"{central.get('backlog')}  oldest unsent {_age(central.get('oldest_unsent_age_s'))}  "
                       f"last ack {central.get('last_ack_at') or '-'}  rejected {central.get('rejected_total')}")
         if central.get("last_error"):
-            console.print(f"[yellow]central last error: {central['last_error']}[/]")
+            console.print(f"[yellow]central last error: {escape(central['last_error'])}[/]")
     else:
         console.print("central: not configured")
     if not st.get("store_healthy", True):

@@ -29,6 +29,9 @@ _SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr
 _FINAL_LEG = FIELD_NAMES.index("final_leg")
 
 
+CACHE_KIB = 16384
+
+
 class StoreError(Exception):
     """The store cannot be used as asked (an unknown export name, a closed store)."""
 
@@ -193,6 +196,11 @@ class Store:
             log.warning("store: journal_mode is %s, not wal: readers will block the writer", mode)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Keys are hashes, so the unique index takes inserts at random places: a page cache
+        # big enough for its inner pages keeps inserts off the disk (the default is 2 MB).
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        # Checkpoint the WAL every ~32 MB rather than every 4 MB: fewer fsyncs of the main file.
+        conn.execute("PRAGMA wal_autocheckpoint=8000")
         if max_db_bytes is not None:
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count={max(1, int(max_db_bytes) // page)}")

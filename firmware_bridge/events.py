@@ -4,7 +4,7 @@ Codecs do not stamp time or device name; the daemon wraps each event with both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,12 @@ def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: st
     except serial.SerialException as exc:
         err = getattr(exc, "errno", None)
         text = str(exc)
-        if err in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in text:
             raise DeviceBusy(f"{url}: held by another process ({text})") from exc
         raise DeviceNotFound(f"{url}: cannot open ({text})") from exc
     except (OSError, ValueError) as exc:
+        if getattr(exc, "errno", None) == errno.EBUSY:   # kernel TIOCEXCL held by another opener
+            raise DeviceBusy(f"{url}: held by another process ({exc})") from exc
         raise DeviceNotFound(f"{url}: cannot open ({exc})") from exc
     fd = getattr(port, "fd", None)
     if exclusive and fd is not None:
@@ -74,3 +76,21 @@ def write_all(port: serial.SerialBase, data: bytes) -> None:
         port.write(data)
     except (OSError, serial.SerialException) as exc:
         raise DeviceGone(f"{port.port}: write failed: {exc}") from exc
+
+
+def close_serial(port: serial.SerialBase) -> None:
+    """Close a port opened with open_serial, clearing TIOCEXCL first.
+
+    The exclusive flag lives on the tty, not the descriptor: left set, it refuses the next
+    unprivileged open (the daemon's) for as long as anything else keeps the tty open.
+    """
+    fd = getattr(port, "fd", None)
+    if fd is not None:
+        try:
+            fcntl.ioctl(fd, termios.TIOCNXCL)
+        except OSError:
+            pass
+    try:
+        port.close()
+    except OSError:
+        pass   # closing a port whose device vanished

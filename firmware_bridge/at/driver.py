@@ -1,11 +1,9 @@
 """One telephony line (27.007 GSM/LTE module or V.253 voice modem) on one serial port."""
 from __future__ import annotations
 
-import fcntl
 import logging
 import re
 import select
-import termios
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ from typing import Callable
 
 from ..events import CommandResult, Event, ProtocolError
 from ..exceptions import DeviceGone, DeviceTimeout
-from ..serialport import open_serial, read_available, write_all
+from ..serialport import close_serial, open_serial, read_available, write_all
 from .protocol import KINDS, AtCodec, encode_command, split_fields
 
 log = logging.getLogger("firmware_bridge.at")
@@ -108,18 +106,7 @@ class LineDriver:
         self._inflight = None
         self._init_done = False
         if port is not None:
-            fd = getattr(port, "fd", None)
-            if fd is not None:
-                try:
-                    # open_serial set TIOCEXCL; clear it, or a tty still held open elsewhere
-                    # (an emulator's pty) refuses our own reopen for non-root users.
-                    fcntl.ioctl(fd, termios.TIOCNXCL)
-                except OSError:
-                    pass
-            try:
-                port.close()
-            except OSError:
-                pass
+            close_serial(port)
             log.info("%s: closed", self.name)
 
     def __enter__(self) -> "LineDriver":

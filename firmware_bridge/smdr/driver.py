@@ -9,7 +9,7 @@ import time
 
 from ..events import Event, ProtocolError
 from ..exceptions import DeviceError, DeviceGone, DeviceNotFound
-from ..serialport import open_serial, read_available
+from ..serialport import close_serial, open_serial, read_available
 from .avaya import AvayaCodec
 from .panasonic import PanasonicCodec, PanasonicOptions
 
@@ -80,10 +80,7 @@ class PanasonicSerialDriver:
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
-                port.close()
-            except OSError:
-                pass            # closing a port whose device vanished
+            close_serial(port)
             log.info("%s: closed %s", self.name, self.url)
 
     @property

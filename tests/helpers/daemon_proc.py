@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 
@@ -45,11 +44,14 @@ class DaemonProcess:
         return self
 
     def _recv(self) -> None:
+        sock = self._sock
         while True:
             try:
-                data = self._sock.recv(65536)
+                data = sock.recv(65536)
             except OSError:
                 return
+            if not data:
+                return   # shut down by close()
             text = data.decode()
             self.notifications.append(text)
             if "READY=1" in text.split("\n"):
@@ -77,6 +79,10 @@ class DaemonProcess:
     def close(self) -> None:
         self.kill()
         if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)   # wakes the receiving thread
+            except OSError:
+                pass
             self._sock.close()
             self._sock = None
         for t in self._threads:

@@ -1,7 +1,6 @@
 """The real daemon as a subprocess: PBX records over real TCP and a real pty become durable CDRs."""
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import sqlite3
