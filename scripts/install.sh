@@ -84,6 +84,10 @@ else
     say "package installed in $DESTDIR$PREFIX/venv"
 fi
 
+# 2b. The `appliance` command on the technician's PATH.
+install -d -m 0755 "$DESTDIR/usr/local/bin"
+ln -sfn "$PREFIX/venv/bin/appliance" "$DESTDIR/usr/local/bin/appliance"
+
 # 3. systemd units, with the install prefix written into ExecStart=.
 for unit in appliance.service appliance-selftest.service appliance-selftest.timer; do
     install -d -m 0755 "$DESTDIR/etc/systemd/system"

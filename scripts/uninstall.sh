@@ -39,6 +39,9 @@ done
 rm -f "$DESTDIR/etc/udev/rules.d/60-appliance.rules" \
       "$DESTDIR/etc/modules-load.d/appliance.conf" \
       "$DESTDIR/usr/lib/sysusers.d/appliance.conf"
+if [ "$(readlink "$DESTDIR/usr/local/bin/appliance" 2>/dev/null)" = "$PREFIX/venv/bin/appliance" ]; then
+    rm -f "$DESTDIR/usr/local/bin/appliance"
+fi
 rm -rf "$DESTDIR$PREFIX/venv"
 # The prefix itself only if nothing else lives there.
 [ -d "$DESTDIR$PREFIX" ] && rmdir "$DESTDIR$PREFIX" 2>/dev/null || true

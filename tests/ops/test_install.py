@@ -66,6 +66,7 @@ EXPECTED = {
     "etc/udev/rules.d/61-appliance-site.rules": "0644",
     "etc/modules-load.d/appliance.conf": "0644",
     "usr/lib/sysusers.d/appliance.conf": "0644",
+    "usr/local/bin/appliance": "0777",          # a symlink: the technician's `appliance` command
     "etc/appliance": "0750",
     "etc/appliance/appliance.toml": "0640",
     "var/lib/appliance": "0700",
@@ -84,6 +85,7 @@ def test_install_stages_every_file_with_its_mode(src, root, umask):
     for name in ("appliance.service", "appliance-selftest.service", "appliance-selftest.timer"):
         assert (root / "etc/systemd/system" / name).read_text() == (src / "systemd" / name).read_text()
     assert (root / "etc/udev/rules.d/60-appliance.rules").read_bytes() == (src / "systemd/60-appliance.rules").read_bytes()
+    assert os.readlink(root / "usr/local/bin/appliance") == "/opt/appliance/venv/bin/appliance"
     assert (root / "etc/appliance/appliance.toml").read_bytes() == (src / "config/appliance.example.toml").read_bytes()
     assert (root / "etc/modules-load.d/appliance.conf").read_text().split("\n")[-2] == "hid"
     assert not (root / "opt").exists(), "APPLIANCE_SKIP_VENV=1 must not create the venv"
