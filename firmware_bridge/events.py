@@ -33,6 +33,7 @@ class CallerId:
     validity: str = "valid"
     date: str = ""       # V.253 MMDD, when the modem sent it
     time: str = ""       # V.253 HHMM
+    extra: tuple[tuple[str, str], ...] = ()   # V.253 tags kept as sent: MESG, DDN_NMBR, unknown ones
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ _PRIVATE = "P"        # withheld by the caller
 _OUT_OF_AREA = "O"    # not available
 
 KNOWN_TAGS = frozenset({"DATE", "TIME", "NMBR", "DDN_NMBR", "NAME", "MESG"})
+_MAPPED_TAGS = frozenset({"DATE", "TIME", "NMBR", "NAME"})   # the rest travels in CallerId.extra
 
 
 class CallerIdBlock:
@@ -81,8 +82,9 @@ class CallerIdBlock:
             number, validity = "", "unavailable"
         else:
             number, validity = raw_number, "valid"
+        extra = tuple((k, v) for k, v in tags.items() if k not in _MAPPED_TAGS)
         event = CallerId(number=number, name=name, validity=validity,
-                         date=tags.get("DATE", ""), time=tags.get("TIME", ""))
+                         date=tags.get("DATE", ""), time=tags.get("TIME", ""), extra=extra)
         self._last = event
         self.stats["blocks"] += 1
         return [event]
@@ -90,7 +92,7 @@ class CallerIdBlock:
     def _amend(self, name: str) -> CallerId:
         assert self._last is not None
         event = CallerId(number=self._last.number, name=name, validity=self._last.validity,
-                         date=self._last.date, time=self._last.time)
+                         date=self._last.date, time=self._last.time, extra=self._last.extra)
         self._last = event
         self.stats["amended"] += 1
         return event

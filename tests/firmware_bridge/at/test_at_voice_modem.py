@@ -55,7 +55,7 @@ def test_caller_id_arrives_after_the_first_ring(voice_line):
 @pytest.mark.parametrize("options, expected", [
     ({"withheld": True}, CallerId("", validity="withheld", date="0101", time="0000")),
     ({"unavailable": True}, CallerId("", validity="unavailable", date="0101", time="0000")),
-    ({"ddn": True}, CallerId("9196278340", date="0101", time="0000")),
+    ({"ddn": True}, CallerId("9196278340", date="0101", time="0000", extra=(("DDN_NMBR", "9196278340"),))),
 ])
 def test_caller_id_variants(voice_line, options, expected):
     emulator, driver = voice_line()
