@@ -147,10 +147,16 @@ def _event_text(event) -> str:
     return f"{type(event).__name__}({', '.join(parts)})"
 
 
-def _smdr_key(site_id: str, source: str, raw: bytes, record) -> str:
-    # Same bytes from the PBX => same key, so a re-sent record is stored once.
-    digest = hashlib.sha256(raw or repr(record).encode()).hexdigest()[:24]
-    return f"{site_id}/{source}/{digest}"
+def _smdr_key(site_id: str, source: str, raw: bytes, record, when: datetime | None) -> str:
+    """Same bytes from the PBX => same key, so a re-sent record is stored once.
+
+    The record's own time leads the key so keys arrive in nearly sorted order: the store's
+    unique index then grows at its end instead of at random pages (flat insert speed at
+    millions of rows). `when` is None when the record's time could not be read.
+    """
+    digest = hashlib.sha256(raw or repr(record).encode()).hexdigest()[:20]
+    stamp = "0" if when is None else f"{when.year:04d}{when.month:02d}{when.day:02d}T{when.hour:02d}{when.minute:02d}{when.second:02d}"
+    return f"{site_id}/{source}/{stamp}-{digest}"
 
 
 class CallTracker:
@@ -457,9 +463,10 @@ class CallTracker:
         total = rec.ring_s + rec.connected_s + rec.hold_s + rec.park_s
         try:
             started = _local_to_utc(_avaya_time(rec.call_start), info.tz)
+            when = started
         except ValueError:
             self.clock_fallbacks += 1
-            started = now - timedelta(seconds=total)
+            started, when = now - timedelta(seconds=total), None
         answered = rec.connected_s > 0
         if rec.is_internal:
             direction = "internal"
@@ -474,7 +481,7 @@ class CallTracker:
         else:
             agent = rec.party1_device[1:] if rec.party1_device.startswith("E") else ""
             disposition = "answered" if answered else "no_answer"
-        key = _smdr_key(self.site_id, info.name, rec.raw, rec)
+        key = _smdr_key(self.site_id, info.name, rec.raw, rec, when)
         leg = self._leg(info.name, rec.call_id, key, final=not rec.continuation, now=now)
         return CallRecord(
             key=key, site_id=self.site_id, source=info.name, source_kind=info.kind, direction=direction,
@@ -511,7 +518,7 @@ class CallTracker:
         name), "EXT<n>" => internal, anything else => outbound (dialled digits as printed).
         Duration > 0 => answered. Agent = the Ext column (inbound: only when answered).
         """
-        ended = self._panasonic_end(info, rec, now)
+        ended, timed = self._panasonic_end(info, rec, now)
         ring, duration = rec.ring_s or 0, rec.duration_s or 0
         started = ended - timedelta(seconds=ring + duration)
         dial, ext = rec.dial_number.strip(), rec.extension.strip()
@@ -535,22 +542,24 @@ class CallTracker:
             dialled = "" if direction == "internal" else dial
             disposition = "answered" if answered else "no_answer"
         return CallRecord(
-            key=_smdr_key(self.site_id, info.name, rec.raw, rec), site_id=self.site_id, source=info.name,
+            key=_smdr_key(self.site_id, info.name, rec.raw, rec, ended if timed else None),
+            site_id=self.site_id, source=info.name,
             source_kind=info.kind, direction=direction, caller=caller, callee=callee, dialled_number=dialled,
             queue=info.queue, agent=agent, started_at=_iso(started),
             answered_at=_iso(started + timedelta(seconds=ring)) if answered else "", ended_at=_iso(ended),
             ring_s=ring, talk_s=duration, hold_s=0, disposition=disposition, caller_name=caller_name,
             raw=rec.raw.decode("latin-1"))
 
-    def _panasonic_end(self, info: DeviceInfo, rec: PanasonicSmdrRecord, now: datetime) -> datetime:
+    def _panasonic_end(self, info: DeviceInfo, rec: PanasonicSmdrRecord, now: datetime) -> tuple[datetime, bool]:
+        """(end time, True) from the record; (arrival time, False) when its time cannot be read."""
         to_datetime = info.to_datetime or _default_panasonic_clock()
         if to_datetime is not None:
             try:
-                return _local_to_utc(to_datetime(rec), info.tz)
+                return _local_to_utc(to_datetime(rec), info.tz), True
             except ValueError:
                 pass
         self.clock_fallbacks += 1
-        return now
+        return now, False
 
 
 _PANASONIC_CLOCK: list = []

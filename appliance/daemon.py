@@ -55,6 +55,7 @@ class Daemon:
         self.calls_finished = 0
         self.records_durable = 0
         self.protocol_errors = 0
+        self.input_pauses = 0          # times device input was paused for the store (backpressure)
         self._bursts = BurstLimiter()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -296,8 +297,12 @@ class Daemon:
             # (their buffers and TCP flow control hold the rest) and hand it over when there is room.
             self._held.append((records, rejected))
             if len(self._held) == 1:
-                log.warning("store is behind (%d records waiting): pausing device input",
-                            self.writer.queue_depth)
+                self.input_pauses += 1
+                show, suppressed = self._bursts.hit("store-behind")
+                if show:
+                    more = f"; paused {suppressed} more time(s) since the last report" if suppressed else ""
+                    log.warning("store is behind (%d records waiting): pausing device input until it "
+                                "catches up%s", self.writer.queue_depth, more)
                 self._set_paused(True)
                 self._loop.call_later(0.1, self._release_held)
 
@@ -308,7 +313,7 @@ class Daemon:
                 self._loop.call_later(0.1, self._release_held)
                 return
             self._held.popleft()
-        log.info("store caught up: resuming device input")
+        log.debug("store caught up: resuming device input")
         self._set_paused(False)
 
     def _set_paused(self, paused: bool) -> None:
@@ -399,6 +404,7 @@ class Daemon:
             "protocol_errors": self.protocol_errors,
             "store_queue": self.writer.queue_depth if self.writer else 0,
             "store_healthy": self.writer.healthy if self.writer else None,
+            "input_pauses": self.input_pauses,
             "last_selftest": self.last_selftest,
             "queues": {name: dataclasses.asdict(snap)
                        for name, snap in self.queue_stats.snapshot(_utc_now()).items()},
