@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .endpoints import is_loopback, split_endpoint
 
 DEFAULT_CONFIG_PATH = "/etc/appliance/appliance.toml"
 SECRET_KEYS = {"sim_pin"}
@@ -166,19 +167,10 @@ def _build(cls, table: dict, where: str):
 # ---- semantic checks ----------------------------------------------------------------------
 
 def _split_hostport(value: str, where: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return split_endpoint(value)
     except ValueError:
-        return False
+        raise ConfigError(f"{where}: expected HOST:PORT, got {value!r}") from None
 
 
 def _check_zone(name: str, where: str) -> None:

@@ -29,7 +29,7 @@ _SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr
 _FINAL_LEG = FIELD_NAMES.index("final_leg")
 
 
-CACHE_KIB = 16384
+CACHE_KIB = 8192
 
 
 class StoreError(Exception):
@@ -87,13 +87,14 @@ class Store:
 
     def __init__(self, data_dir: str | Path, *, site_id: str, check: bool = True,
                  now: Callable[[], float] = time.time, max_db_bytes: int | None = None,
-                 busy_timeout_s: float = 10.0):
+                 busy_timeout_s: float = 10.0, cache_kib: int = CACHE_KIB):
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
         self.site_id = site_id
         self.recovered_from: Path | None = None
         self._now = now
         self._busy_timeout_s = busy_timeout_s
+        self._cache_kib = cache_kib
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)   # mkdir's mode is filtered by the umask
         conn = self._open(max_db_bytes, check)
@@ -127,7 +128,7 @@ class Store:
             raise
 
     def _prepare(self, conn: sqlite3.Connection, max_db_bytes: int | None) -> None:
-        self._configure(conn, max_db_bytes)
+        self._configure(conn, max_db_bytes, self._cache_kib)
         before, after = migrate(conn)
         if before == 0:
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -190,15 +191,15 @@ class Store:
         return target
 
     @staticmethod
-    def _configure(conn: sqlite3.Connection, max_db_bytes: int | None) -> None:
+    def _configure(conn: sqlite3.Connection, max_db_bytes: int | None, cache_kib: int) -> None:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             log.warning("store: journal_mode is %s, not wal: readers will block the writer", mode)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        # Keys are hashes, so the unique index takes inserts at random places: a page cache
-        # big enough for its inner pages keeps inserts off the disk (the default is 2 MB).
-        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        # The writer's page cache holds the inner pages of the key index while it grows
+        # (the default is 2 MB); readers such as the sync client pass a smaller cache_kib.
+        conn.execute(f"PRAGMA cache_size=-{cache_kib}")
         # Checkpoint the WAL every ~32 MB rather than every 4 MB: fewer fsyncs of the main file.
         conn.execute("PRAGMA wal_autocheckpoint=8000")
         if max_db_bytes is not None:

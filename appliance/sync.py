@@ -180,10 +180,11 @@ class _Immediate:
 class SyncClient:
     """Streams the store's outbox to the first healthy central, in cdr-id order, with a bounded window.
 
-    Store work (reads, marks, protobuf encoding and decoding of big batches) runs on one dedicated
-    thread that owns the Store; the event loop only moves bytes, so device handling on the same loop
-    is never held up for long. Delivery is at-least-once on the wire and exactly-once in effect:
-    whatever is not acknowledged is re-sent after a reconnect and the central de-duplicates on key.
+    Store work (reads, marks, protobuf encoding and decoding of big batches) runs on two dedicated
+    threads, each with its own Store; the event loop only moves bytes, so device handling on the
+    same loop is never held up for long. Delivery is at-least-once on the wire and exactly-once in
+    effect: whatever is not acknowledged is re-sent after a reconnect and the central de-duplicates
+    on key. A rejected record goes to the store's dead-letter table with the central's reason.
     """
 
     def __init__(self, config: SyncConfig, store_factory: Callable[[], object], site_id: str, *,
@@ -256,7 +257,7 @@ class SyncClient:
                 try:
                     await self._in_thread(executor, self._close_store)
                 except _LocalFailure as exc:
-                    log.warning("sync: %s", exc)
+                    log.warning("%s", exc)
                 executor.shutdown(wait=True)
             self._reader = self._writer = None
             self.connected = False
@@ -273,9 +274,9 @@ class SyncClient:
             return _Immediate()
         if threading.get_ident() == self._loop_thread:
             event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
-        return asyncio.shield(self._done) if threading.get_ident() == self._loop_thread else _Immediate()
+            return asyncio.shield(self._done)
+        _call_soon(loop, event.set)
+        return _Immediate()
 
     def wake(self) -> None:
         """New records are durable in the store: send them now instead of at the next poll."""
@@ -285,9 +286,15 @@ class SyncClient:
         if threading.get_ident() == self._loop_thread:
             event.set()
         else:
-            loop.call_soon_threadsafe(event.set)
+            _call_soon(loop, event.set)
 
     def status(self) -> dict:
+        """Plain values for the CLI, metrics and the watchdog.
+
+        backlog / oldest_unsent_age_s come from the store (refreshed about once a second);
+        acked_total counts STORED + DUPLICATE; rejected_total includes records we could not encode
+        (unsendable_total); last_progress is monotonic and stops moving when a store thread is stuck.
+        """
         backlog, oldest = self._backlog
         session = self._session
         return {
@@ -324,7 +331,7 @@ class SyncClient:
             outcome = await self._attempt(endpoint)
             self._progress()
             if outcome.failback_to is not None:
-                log.info("sync: central %s healthy for %g s: failing back from %s",
+                log.info("central %s healthy for %g s: failing back from %s",
                          self._selector.endpoints[outcome.failback_to], self.config.failback_after_s,
                          endpoint)
                 self._selector.fail_back(outcome.failback_to)
@@ -342,13 +349,13 @@ class SyncClient:
             # Say it once per outage, not on every retry of a long one.
             level = logging.DEBUG if self._retrying_quietly else logging.WARNING
             if self._selector.active != index:
-                log.log(level, "sync: failing over from %s to %s", endpoint, self._selector.active_endpoint)
+                log.log(level, "failing over from %s to %s", endpoint, self._selector.active_endpoint)
             try:
                 await self._in_thread(self._writer, self._refresh_backlog)
             except _LocalFailure:
                 pass
             if delay > 0:
-                log.log(level, "sync: every central failed; retrying with back-off (now %.1f s, "
+                log.log(level, "every central failed; retrying with back-off (now %.1f s, "
                         "at most %g s)", delay, self.config.reconnect_delay_max_s)
                 self._retrying_quietly = True
                 await self._sleep(delay)
@@ -378,14 +385,14 @@ class SyncClient:
             self.last_error = ""
             self._logged_errors.clear()
             self._retrying_quietly = False
-            log.info("sync: connected to central %s", endpoint)
+            log.info("connected to central %s", endpoint)
             return await self._stream(session, probes)
         except _LocalFailure as exc:
             return _Outcome(local_error=str(exc), productive=self._was_productive(session))
         except (grpc.aio.AioRpcError, _SessionEnded, asyncio.InvalidStateError) as exc:
             return _Outcome(error=_describe(exc), productive=self._was_productive(session))
         except Exception as exc:      # noqa: BLE001 - a bug must not kill delivery; say so loudly
-            log.exception("sync: unexpected error in the session with %s", endpoint)
+            log.exception("unexpected error in the session with %s", endpoint)
             return _Outcome(local_error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.connected = False
@@ -617,7 +624,7 @@ class SyncClient:
             log_now, suppressed = self._bursts.hit("rejected")
             if log_now:
                 more = f"; {suppressed} more rejecting response(s) since the last line" if suppressed else ""
-                log.warning("sync: central %s rejected %d record(s), kept in the dead-letter table "
+                log.warning("central %s rejected %d record(s), kept in the dead-letter table "
                             "(first: %s)%s", session.endpoint, result.rejected,
                             mask_text(result.first_reject), more)
         self._progress()
@@ -628,7 +635,7 @@ class SyncClient:
         log_now, suppressed = self._bursts.hit("unsendable")
         if log_now:
             more = f"; {suppressed} more such batch(es) since the last line" if suppressed else ""
-            log.error("sync: %d record(s) cannot be encoded for the central, dead-lettered (first: %s)%s",
+            log.error("%d record(s) cannot be encoded for the central, dead-lettered (first: %s)%s",
                       prepared.unsendable, mask_text(prepared.first_unsendable), more)
 
     def _progress(self) -> None:
@@ -652,7 +659,7 @@ class SyncClient:
         self.last_error = message
         if self._logged_errors.get(where) != message:
             self._logged_errors[where] = message
-            log.warning("sync: %s", message)
+            log.warning("%s", message)
 
     # ---- store thread -------------------------------------------------------------------
 
@@ -770,6 +777,13 @@ def _nothing() -> None:
     pass
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:        # the loop closed meanwhile: run() is over, nothing to tell it
+        pass
+
+
 async def _within(awaitable, timeout: float) -> bool:
     """Await with a time limit; False on timeout.
 
@@ -789,7 +803,7 @@ async def _cancel_all(tasks) -> None:
         task.cancel()
     _, stuck = await asyncio.wait(tasks, timeout=5.0)
     if stuck:
-        log.error("sync: %d task(s) did not stop when cancelled: %s", len(stuck),
+        log.error("%d task(s) did not stop when cancelled: %s", len(stuck),
                   ", ".join(task.get_name() for task in stuck))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import ipaddress
 import logging
 import os
 import re
@@ -16,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from appliance.central.db import CentralDb, CentralDbError, RecordRow
+from appliance.endpoints import is_loopback
 from appliance.masking import mask_text
 from appliance.pki import site_id_from_cert
 from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
@@ -105,15 +105,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @functools.lru_cache(maxsize=256)
 def _site_of_pem(pem: bytes) -> str:
     return site_id_from_cert(pem)
@@ -138,7 +129,7 @@ class CentralServer:
             raise ValueError("mTLS needs cert, key and client_ca together")
         host, _ = parse_listen(listen)
         self.mtls = all(tls_files)
-        if not self.mtls and not _is_loopback(host):
+        if not self.mtls and not is_loopback(host):
             raise ValueError(f"plaintext central may only listen on loopback, not {host!r}; give cert, key and client_ca")
         self.listen = listen
         self.db_path = os.fspath(db_path)
