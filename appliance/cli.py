@@ -27,6 +27,7 @@ def _load(args):
 def cmd_run(args) -> int:
     from .daemon import Daemon
     from .logsetup import setup_logging
+    from .store import StoreError
     cfg = _load(args)
     setup_logging(cfg.log.level)
     notifier = None
@@ -35,7 +36,12 @@ def cmd_run(args) -> int:
         notifier = Notifier()
     except ImportError:
         pass
-    asyncio.run(Daemon(cfg, notifier=notifier).run())
+    try:
+        asyncio.run(Daemon(cfg, notifier=notifier).run())
+    except (OSError, StoreError) as exc:
+        # Cannot start at all (data dir not writable, disk gone): one clear line, not a traceback.
+        print(f"appliance: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,7 +18,8 @@ from .devices import Backoff, SerialDeviceRunner, TcpFeedRunner
 from .logsetup import BurstLimiter
 from .masking import mask_text
 from .queue_stats import QueueStats
-from .store import RejectedRaw, Store, StoreWriter
+from .store import RejectedRaw, Store
+from .store_writer import StoreWriter
 
 log = logging.getLogger("appliance.daemon")
 
@@ -42,7 +43,6 @@ class Daemon:
         self.config = config
         self.site_id = config.site.id
         self.notifier = notifier
-        self.store: Store | None = None
         self.writer: StoreWriter | None = None
         ring_timeout = max((line.ring_timeout for line in config.line), default=8.0)
         self.tracker = CallTracker(self.site_id, ring_timeout_s=ring_timeout)
@@ -65,6 +65,7 @@ class Daemon:
         self._selftest_reading = False
         self.control = None
         self._metrics = None
+        self._background: list[asyncio.Task] = []
         self._held: collections.deque[tuple[list, list]] = collections.deque()
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -72,10 +73,11 @@ class Daemon:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         cfg = self.config
-        self.store = Store(cfg.site.data_dir, site_id=self.site_id)
-        if getattr(self.store, "recovered_from", None):
-            log.error("database was corrupt: moved aside to %s and started a new one; "
-                      "the old file is kept for inspection", self.store.recovered_from)
+        # Open once with the integrity check (and migrations); the writer and readers open their own.
+        with Store(cfg.site.data_dir, site_id=self.site_id) as checked:
+            if checked.recovered_from:
+                log.error("database was corrupt: moved aside to %s and started a new one; "
+                          "the old file is kept for inspection", checked.recovered_from)
         data_dir, site_id = cfg.site.data_dir, self.site_id
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
         self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False),
@@ -98,7 +100,7 @@ class Daemon:
                 tasks.append(asyncio.create_task(watchdog.run(), name="watchdog"))
             await self._stop.wait()
         finally:
-            for task in tasks:
+            for task in tasks + self._background:
                 task.cancel()
             await self._shutdown()
 
@@ -191,8 +193,6 @@ class Daemon:
             await self.sync.stop()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close, 20.0)
-        if self.store is not None:
-            self.store.close()
         log.info("stopped")
 
     # ---- devices ---------------------------------------------------------------------
@@ -214,8 +214,8 @@ class Daemon:
             if pbx.format == "avaya-ipo":
                 from firmware_bridge.smdr.avaya import AvayaCodec
                 runner = TcpFeedRunner(pbx.name, pbx.format, pbx.listen, AvayaCodec, self._on_events)
-                await runner.start()
                 self.tcp_runners[pbx.name] = runner
+                await self._listen(runner, Backoff(pbx.reconnect_delay, pbx.reconnect_delay_max))
                 legs = await asyncio.to_thread(self._open_legs, pbx.name)
                 if legs:
                     self.tracker.seed_open_legs(pbx.name, legs)
@@ -228,6 +228,27 @@ class Daemon:
             self._add_serial(line, self._line_factory(line))
         for runner in self.serial_runners.values():
             runner.start(self._loop)
+
+    async def _listen(self, runner: TcpFeedRunner, backoff: Backoff, *, retrying: bool = False) -> None:
+        """Bind the PBX listener; if the address is taken (or not ours), say so and keep trying
+        in the background: the other devices start meanwhile."""
+        while True:
+            try:
+                await runner.start()
+                return
+            except OSError as exc:
+                delay = backoff.next()
+                runner.state.last_error = f"cannot listen on {runner.state.target}: {exc.strerror or exc}"
+                log.error("%s: %s; retrying in %.1fs", runner.state.name, runner.state.last_error, delay)
+                if not retrying:
+                    self._background.append(asyncio.create_task(
+                        self._listen_later(runner, backoff, delay), name=f"listen-{runner.state.name}"))
+                    return
+                await asyncio.sleep(delay)
+
+    async def _listen_later(self, runner: TcpFeedRunner, backoff: Backoff, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._listen(runner, backoff, retrying=True)
 
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""

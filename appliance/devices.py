@@ -204,6 +204,7 @@ class TcpFeedRunner:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
         self.state.up = True
+        self.state.last_error = ""
         self.state.since = time.monotonic()
         bound = self._server.sockets[0].getsockname()
         self.port = bound[1]

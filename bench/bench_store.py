@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from appliance.records import CallRecord
-from appliance.store import Store, StoreWriter
+from appliance.store import Store
+from appliance.store_writer import StoreWriter
 
 
 def make_records(start: int, n: int) -> list[CallRecord]:

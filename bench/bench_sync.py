@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from appliance.pki import init_pki  # noqa: E402
 from appliance.records import CallRecord  # noqa: E402
-from appliance.store import Store, StoreWriter  # noqa: E402
+from appliance.store import Store  # noqa: E402
+from appliance.store_writer import StoreWriter  # noqa: E402
 from appliance.sync import SyncClient, SyncConfig  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, TestPki  # noqa: E402
 from tests.helpers.tcp_proxy import TcpProxy  # noqa: E402

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from appliance.records import FIELD_NAMES, CallRecord
-from appliance.store import DB_NAME, AddResult, RejectedRaw, Store, StoreError, StoreWriter
+from appliance.store import DB_NAME, AddResult, RejectedRaw, Store, StoreError
+from appliance.store_writer import StoreWriter
 from appliance.store_schema import SCHEMA_VERSION, SchemaTooNew, migrate
 from tests.helpers.waiting import wait_for
 
@@ -432,7 +433,8 @@ def test_submit_rejects_what_is_not_a_record(data_dir):
 CHILD = textwrap.dedent("""
     import sys
     from appliance.records import CallRecord
-    from appliance.store import Store, StoreWriter
+    from appliance.store import Store
+    from appliance.store_writer import StoreWriter
 
     data_dir = sys.argv[1]
     def rec(i):

@@ -121,3 +121,32 @@ def test_sighup_applies_log_level_and_reports_what_needs_a_restart(tmp_path):
         wait_for(lambda: "reload refused" in daemon.log_text(), 10, message="bad config refused")
         assert daemon.proc.poll() is None          # still running on the old config
         assert daemon.terminate() == 0
+
+
+def test_a_taken_listen_port_is_reported_and_retried_while_the_daemon_runs(tmp_path):
+    import socket
+    avaya = free_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", avaya))
+    holder.listen()
+    config = write_config(tmp_path, avaya)
+    config.write_text(config.read_text() + "reconnect_delay = 0.2\nreconnect_delay_max = 0.5\n")
+    with DaemonProcess(config) as daemon:
+        daemon.start()                           # READY although the PBX port is taken
+        wait_for(lambda: "ipo: cannot listen on" in daemon.log_text(), 10, message="the clash is logged")
+        holder.close()
+        wait_for(lambda: "ipo: listening on" in daemon.log_text(), 10, message="bound once the port is free")
+        records = in_output_order(generate_avaya_calls(3, start=datetime(2026, 6, 1, 9), seed=4))
+        with AvayaEmulator("127.0.0.1", avaya) as pbx:
+            pbx.send(records)
+            wait_for(lambda: stored(tmp_path) == len(records), 15, message="records stored")
+        assert daemon.terminate() == 0
+
+
+def test_an_unusable_data_dir_is_one_clear_line_and_exit_1(tmp_path):
+    (tmp_path / "data").write_text("a file where the data directory should be")
+    config = write_config(tmp_path, free_port())
+    result = subprocess.run([sys.executable, "-m", "appliance", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("appliance: cannot start:") and "Traceback" not in result.stderr
