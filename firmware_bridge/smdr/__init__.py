@@ -16,7 +16,7 @@ _EXPORTS = {
 _ALIASES = {"encode_avaya_record": "encode_record", "encode_panasonic_record": "encode_record",
             "parse_avaya_line": "parse_line"}
 
-__all__ = ["LineFramer", *_EXPORTS]
+__all__ = ["LineFramer", "LineCodec", *_EXPORTS]
 
 
 def __getattr__(name: str):
@@ -91,3 +91,32 @@ class LineFramer:
                         f"line longer than {step} bytes without a terminator"))
             start += step
         return line[start:]
+
+
+class LineCodec:
+    """What every line-based SMDR codec shares: framing, counters, feed() and flush().
+
+    Subclasses turn framed lines into events in `_events(lines)`; `lines` holds
+    (line, problem) pairs from LineFramer, where a non-empty problem means the line is garbage.
+    """
+
+    def __init__(self, terminators: bytes, *, max_line: int, counters: tuple[str, ...] = ()):
+        self._framer = LineFramer(terminators, strip_leading=b"\x00", max_line=max_line)
+        self.stats = {"records": 0, "errors": 0, **{name: 0 for name in counters}, "bytes": 0}
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unterminated record held back."""
+        return self._framer.pending
+
+    def feed(self, data: bytes) -> list:
+        self.stats["bytes"] += len(data)
+        return self._events(self._framer.feed(data))
+
+    def flush(self) -> list:
+        """End of stream: an unterminated rest comes out as a ProtocolError (never guessed at)."""
+        return self._events(self._framer.flush())
+
+    def _events(self, lines: list[tuple[bytes, str]]) -> list:
+        raise NotImplementedError
+

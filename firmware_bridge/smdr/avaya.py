@@ -5,7 +5,7 @@ import re
 from datetime import datetime
 
 from ..events import AvayaSmdrRecord, Event, ProtocolError
-from . import LineFramer
+from . import LineCodec
 
 MIN_FIELDS = 17          # Call Start .. Park Time; releases add up to 35 and we keep the rest
 MAX_LINE = 4096          # longest line accepted before it is treated as garbage
@@ -14,7 +14,7 @@ _CALL_START = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})")
 _HMS = re.compile(r"(\d{2,}):([0-5]\d):([0-5]\d)")
 
 
-class AvayaCodec:
+class AvayaCodec(LineCodec):
     """Bytes from one IP Office SMDR connection -> AvayaSmdrRecord / ProtocolError events.
 
     Keeps a partial line across feed() calls; use one codec per TCP connection and call flush()
@@ -22,21 +22,7 @@ class AvayaCodec:
     """
 
     def __init__(self, *, max_line: int = MAX_LINE):
-        self._framer = LineFramer(b"\r\n", strip_leading=b"\x00", max_line=max_line)
-        self.stats = {"records": 0, "errors": 0, "bytes": 0}
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an unterminated record held back."""
-        return self._framer.pending
-
-    def feed(self, data: bytes) -> list[Event]:
-        self.stats["bytes"] += len(data)
-        return self._events(self._framer.feed(data))
-
-    def flush(self) -> list[Event]:
-        """End of stream: an unterminated rest comes out as a ProtocolError (never guessed at)."""
-        return self._events(self._framer.flush())
+        super().__init__(b"\r\n", max_line=max_line)
 
     def _events(self, lines: list[tuple[bytes, str]]) -> list[Event]:
         out: list[Event] = []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import Event, PanasonicSmdrRecord, ProtocolError
-from . import LineFramer
+from . import LineCodec
 
 MAX_LINE = 4096
 
@@ -110,7 +110,7 @@ _SEPARATOR = re.compile(r"[\s=-]*-[\s=-]*|[\s=]*=[\s=]*")
 _STARS = re.compile(r"[\s*]*\*[\s*]*")
 
 
-class PanasonicCodec:
+class PanasonicCodec(LineCodec):
     """Bytes from a Panasonic SMDR port -> PanasonicSmdrRecord / ProtocolError events.
 
     Page headers (form feed, "Date Time Ext CO ..."), separator lines, blank lines and lines of
@@ -121,21 +121,8 @@ class PanasonicCodec:
         self.options = options or PanasonicOptions()
         self._layouts = layouts_for(self.options)
         # Form feed ends a line too: a page break then starts a fresh (header) line.
-        self._framer = LineFramer(b"\r\n\x0c", strip_leading=b"\x00", max_line=max_line)
-        self.stats = {"records": 0, "errors": 0, "skipped": 0, "bytes": 0}
+        super().__init__(b"\r\n\x0c", max_line=max_line, counters=("skipped",))
         self.detected: dict[str, object] = {"clock": None, "cost_column": None, "line_width": None}
-
-    @property
-    def pending(self) -> int:
-        return self._framer.pending
-
-    def feed(self, data: bytes) -> list[Event]:
-        self.stats["bytes"] += len(data)
-        return self._events(self._framer.feed(data))
-
-    def flush(self) -> list[Event]:
-        """End of stream (port gone): an unterminated rest comes out as a ProtocolError."""
-        return self._events(self._framer.flush())
 
     def _events(self, lines: list[tuple[bytes, str]]) -> list[Event]:
         out: list[Event] = []
