@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -18,10 +16,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from appliance import __version__, convert
-from appliance.endpoints import BackoffPolicy, EndpointSelector, is_loopback, split_endpoint
+from appliance.endpoints import BackoffPolicy, EndpointSelector
 from appliance.logsetup import BurstLimiter
 from appliance.masking import mask_text
+from appliance.sync_config import SyncConfig
+from appliance.sync_tls import diagnose_tls, load_credentials
 from appliance.v1 import sync_pb2
+
+__all__ = ["SyncClient", "SyncConfig"]
 
 log = logging.getLogger("appliance.sync")
 
@@ -31,80 +33,7 @@ _WATCH_INTERVAL_S = 0.1
 _HEARTBEAT_S = 0.5
 _STORE_STUCK_S = 2.0            # a store job running longer than this stops last_progress
 _BACKLOG_REFRESH_S = 1.0
-_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _TLS_WORDS = ("Tls handshake", "Handshake", "SSL", "certificate", "erification")   # in gRPC's texts
-
-
-@dataclass(frozen=True)
-class SyncConfig:
-    """How the site reaches the central. Endpoints are "host:port" in failover order (primary first)."""
-    endpoints: tuple[str, ...]
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    plaintext: bool = False             # only when every endpoint is loopback (tests, demos)
-    tls_server_name: str = ""           # name to verify in the central's cert when it differs from the host
-    batch_size: int = 500
-    max_in_flight_batches: int = 4
-    failback_after_s: float = 30.0
-    reconnect_delay_s: float = 0.5
-    reconnect_delay_max_s: float = 10.0
-    connect_timeout_s: float = 1.5      # TCP + TLS + HTTP/2 settings must finish within this
-    keepalive_time_s: float = 1.0       # gRPC keepalive ping period: finds a black-holed central
-    keepalive_timeout_s: float = 1.0
-    ack_timeout_s: float = 3.0          # batches in flight and no response for this long: central is silent
-    probe_interval_s: float = 2.0       # health probes of better endpoints while on a worse one
-    probe_timeout_s: float = 1.0
-    poll_interval_s: float = 1.0        # look for new records even without wake()
-    drain_timeout_s: float = 1.0        # on failback, wait this long for in-flight acks before switching
-    health_service: str = "appliance.v1.CdrSync"   # grpc.health.v1 service probed for failback
-
-    def __post_init__(self):
-        object.__setattr__(self, "endpoints", tuple(self.endpoints))
-        if not self.endpoints:
-            raise ValueError("sync: at least one central endpoint is required")
-        hosts = [split_endpoint(ep)[0] for ep in self.endpoints]
-        if self.plaintext:
-            far = [ep for ep, host in zip(self.endpoints, hosts) if not is_loopback(host)]
-            if far:
-                raise ValueError(f"sync: plaintext is only allowed when every endpoint is on loopback; "
-                                 f"not loopback: {', '.join(far)} (configure ca_file, cert_file, key_file)")
-        else:
-            missing = [name for name in ("ca_file", "cert_file", "key_file") if not getattr(self, name)]
-            if missing:
-                raise ValueError(f"sync: mTLS needs {', '.join(missing)} (plaintext only on loopback)")
-        if self.batch_size < 1 or self.max_in_flight_batches < 1:
-            raise ValueError("sync: batch_size and max_in_flight_batches must be >= 1")
-        for name in ("connect_timeout_s", "keepalive_time_s", "keepalive_timeout_s", "ack_timeout_s",
-                     "probe_interval_s", "probe_timeout_s", "poll_interval_s", "reconnect_delay_s",
-                     "reconnect_delay_max_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"sync: {name} must be > 0")
-        if self.failback_after_s < 0 or self.drain_timeout_s < 0:
-            raise ValueError("sync: failback_after_s and drain_timeout_s must be >= 0")
-
-    def channel_options(self) -> list[tuple[str, int | str]]:
-        """Keepalive finds a silent central; short reconnect backoff because *we* decide when to retry."""
-        options: list[tuple[str, int | str]] = [
-            ("grpc.keepalive_time_ms", int(self.keepalive_time_s * 1000)),
-            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
-            # gRPC core enforces the ping-ack wait through ping_timeout (keepalive_timeout alone does
-            # not close a black-holed transport in 1.85): keep the two equal.
-            ("grpc.http2.ping_timeout_ms", int(self.keepalive_timeout_s * 1000)),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-            ("grpc.enable_retries", 0),
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-            # One channel per session: never share a subchannel with the health probes.
-            ("grpc.use_local_subchannel_pool", 1),
-        ]
-        if self.tls_server_name:
-            options.append(("grpc.ssl_target_name_override", self.tls_server_name))
-        return options
 
 
 class _SessionEnded(Exception):
@@ -195,7 +124,7 @@ class SyncClient:
         self._store_factory = store_factory
         self._clock = clock
         self._rand = rand
-        self._credentials = None if config.plaintext else _load_credentials(config)
+        self._credentials = None if config.plaintext else load_credentials(config)
         self._selector = EndpointSelector(
             config.endpoints, failback_after_s=config.failback_after_s, rand=rand,
             backoff=BackoffPolicy(base_s=config.reconnect_delay_s, cap_s=config.reconnect_delay_max_s))
@@ -481,7 +410,7 @@ class SyncClient:
         tls_failed = any(word in detail for word in _TLS_WORDS)
         if tls_failed or "Socket closed" in detail:
             # gRPC's text rarely says which side refused; a plain ssl handshake can.
-            diagnosis = await asyncio.to_thread(_diagnose_tls, endpoint, self.config)
+            diagnosis = await asyncio.to_thread(diagnose_tls, endpoint, self.config)
             if diagnosis:
                 return diagnosis
         return f"TLS handshake failed: {detail}" if tls_failed else detail
@@ -817,56 +746,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.InvalidStateError):
         return "stream closed while writing"
     return str(exc) or type(exc).__name__
-
-
-def _load_credentials(config: SyncConfig) -> grpc.ChannelCredentials:
-    """Read the PEM files once at start-up: a missing file is a configuration error, said clearly."""
-    blobs = []
-    for name in ("ca_file", "key_file", "cert_file"):
-        path = getattr(config, name)
-        try:
-            with open(path, "rb") as fh:
-                blobs.append(fh.read())
-        except OSError as exc:
-            raise ValueError(f"sync: cannot read {name} {path!r}: {exc.strerror}") from exc
-    ca, key, cert = blobs
-    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
-
-
-def _diagnose_tls(endpoint: str, config: SyncConfig) -> str:
-    """Repeat the handshake with Python's ssl to say *which* side refused (gRPC only says 'Socket closed').
-
-    A central that does not accept our client certificate completes the TLS 1.3 handshake and then
-    closes the connection without a word; one we do not trust fails our verification.
-    """
-    host, port = split_endpoint(endpoint)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        ctx.load_verify_locations(config.ca_file)
-        ctx.load_cert_chain(config.cert_file, config.key_file)
-    except (OSError, ssl.SSLError) as exc:
-        return f"TLS: cannot load our certificate files: {exc}"
-    ctx.set_alpn_protocols(["h2"])
-    timeout = config.connect_timeout_s
-    handshake_done = False
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with ctx.wrap_socket(raw, server_hostname=config.tls_server_name or host) as tls:
-                handshake_done = True
-                tls.settimeout(timeout)
-                if tls.recv(1):
-                    return ""               # the central talks to us: not a certificate problem
-    except ssl.SSLCertVerificationError as exc:
-        return (f"TLS: the central's certificate failed verification against ca_file {config.ca_file}: "
-                f"{exc.verify_message}")
-    except ssl.SSLError as exc:
-        return (f"TLS: the central refused our client certificate {config.cert_file} "
-                f"({exc.reason or exc}); it must be issued by the CA the central trusts for sites")
-    except (socket.timeout, TimeoutError):
-        return ""
-    except OSError:
-        if not handshake_done:
-            return ""
-    return (f"TLS: the central closed the connection right after the handshake: it does not accept "
-            f"our client certificate {config.cert_file} (not issued by the CA it trusts for sites, "
-            "expired or revoked)")
