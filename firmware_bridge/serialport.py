@@ -54,6 +54,15 @@ def read_available(port: serial.SerialBase, limit: int = 65536) -> bytes:
         # port that select() calls readable means the device went away.
         if not select.select([fd], [], [], 0)[0]:
             return b""
+        if type(port) is not serial.Serial:
+            # A URL handler such as spy:// hooks read() to write its wire trace: go through it.
+            try:
+                data = port.read(limit)
+            except (OSError, serial.SerialException) as exc:
+                raise DeviceGone(f"{port.port}: {exc}") from exc
+            if not data:
+                raise DeviceGone(f"{port.port}: device reports readiness to read but returned no data")
+            return data
         try:
             data = os.read(fd, limit)
         except BlockingIOError:
