@@ -128,7 +128,8 @@ class _ShortChangingCentral:
 
 @pytest.fixture
 def short_changing_central():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-bad-central"))
+    pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-bad-central")
+    server = grpc.server(pool)
     handler = grpc.method_handlers_generic_handler("appliance.v1.CdrSync", {
         "Sync": grpc.stream_stream_rpc_method_handler(
             _ShortChangingCentral().Sync, request_deserializer=sync_pb2.SyncRequest.FromString,
@@ -138,6 +139,7 @@ def short_changing_central():
     server.start()
     yield f"127.0.0.1:{port}"
     server.stop(None).wait()
+    pool.shutdown(wait=True)      # the handler threads too: nothing of the test outlives it
 
 
 def test_incomplete_response_drops_the_stream_and_the_records_go_to_the_next_central(

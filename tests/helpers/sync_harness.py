@@ -1,6 +1,7 @@
 """Shared by the sync tests: records in a real Store, and a SyncClient running on its own loop thread."""
 from __future__ import annotations
 
+from contextlib import closing
 import asyncio
 import sqlite3
 import threading
@@ -49,7 +50,7 @@ def central_keys(central: CentralProcess) -> list[str]:
     """Every key the central stored for SITE, with repeats if there were any (there must not be)."""
     if not central.db_path.exists():
         return []
-    with sqlite3.connect(f"file:{central.db_path}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{central.db_path}?mode=ro", uri=True)) as conn:
         return [k for (k,) in conn.execute("SELECT key FROM records WHERE site_id = ?", (SITE,))]
 
 

@@ -1,6 +1,7 @@
 """The `serve` and `dump` commands as an operator runs them: JSON lines out, graceful stop on SIGTERM."""
 from __future__ import annotations
 
+from contextlib import closing
 import json
 import signal
 import sqlite3
@@ -16,7 +17,7 @@ from tests.helpers.waiting import wait_for
 
 
 def has_key(db_path, key: str) -> bool:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         return conn.execute("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone() is not None
 
 

@@ -1,6 +1,7 @@
 """kill -9 of a real central mid-stream: every acked record survives, no batch is half-stored, re-sends dedupe."""
 from __future__ import annotations
 
+from contextlib import closing
 import sqlite3
 import threading
 
@@ -50,7 +51,7 @@ def test_kill_9_mid_stream_keeps_every_acked_record(pki, tmp_path):
         assert not pump.is_alive()
 
         central.start()                         # same db, same port: recovery happens in the real server
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             stored = {k for (k,) in conn.execute("SELECT key FROM records WHERE site_id = 'site-a'")}
         assert acked <= stored, f"{len(acked - stored)} acked records lost"
         for batch_id in sent:
@@ -64,7 +65,7 @@ def test_kill_9_mid_stream_keeps_every_acked_record(pki, tmp_path):
                 for ack in response.acks:
                     expected = sync_pb2.DUPLICATE if ack.key in stored else sync_pb2.STORED
                     assert ack.status == expected, ack
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             total = conn.execute("SELECT count(*) FROM records").fetchone()[0]
         assert total == len(sent) * BATCH
     finally:

@@ -1,6 +1,7 @@
 """The central's SQLite store on real files: new vs duplicate per (site_id, key), all-or-nothing batches."""
 from __future__ import annotations
 
+from contextlib import closing
 import sqlite3
 
 import pytest
@@ -45,7 +46,7 @@ def test_the_db_is_wal_with_full_sync_and_survives_reopen(tmp_path):
         assert [r.key for r in again.records()] == ["kept"]
     finally:
         again.close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -59,17 +60,17 @@ def test_opening_a_missing_or_foreign_db_without_create_is_refused(tmp_path):
     with pytest.raises(CentralDbError, match="no central database"):
         CentralDb(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
-    with sqlite3.connect(tmp_path / "other.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "other.db")) as conn:
         conn.execute("CREATE TABLE t (x)")
     with pytest.raises(CentralDbError, match="not a central database"):
         CentralDb(tmp_path / "other.db", create=False)
-    with sqlite3.connect(tmp_path / "other.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "other.db")) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete", "a foreign db is left as it was"
 
 
 def test_a_db_from_a_newer_central_is_refused(tmp_path):
     path = tmp_path / "central.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(CentralDbError, match="v99"):
         CentralDb(path)

@@ -1,6 +1,7 @@
 """The Sync stream against a real mTLS central: ack statuses, order, durability at ack time, stream rules."""
 from __future__ import annotations
 
+from contextlib import closing
 import sqlite3
 
 import grpc
@@ -14,7 +15,7 @@ STORED, DUPLICATE, REJECTED = sync_pb2.STORED, sync_pb2.DUPLICATE, sync_pb2.REJE
 
 def stored_keys(db_path, site_id: str = "site-a") -> set[str]:
     """Read the central's db file through a separate connection, as an integrator's reader would."""
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         return {k for (k,) in conn.execute("SELECT key FROM records WHERE site_id = ?", (site_id,))}
 
 
@@ -91,7 +92,7 @@ def test_the_stored_payload_is_the_whole_record_unmasked(central, key_prefix):
     record = make_record(f"{key_prefix}whole", caller="+442071234567", raw="raw,smdr,line", recording_ref="rec/1.enc")
     with central.channel("site-a") as channel, SyncStream(channel, "site-a") as stream:
         stream.batch(1, [record])
-    with sqlite3.connect(central.db_path) as conn:
+    with closing(sqlite3.connect(central.db_path)) as conn:
         (payload,) = conn.execute("SELECT payload FROM records WHERE key = ?", (record.key,)).fetchone()
     assert cdr_pb2.CallRecord.FromString(payload) == record
 
@@ -137,7 +138,7 @@ def test_self_test_reports_are_stored_once_per_run_id(central):
         no_run_id = stub.ReportSelfTest(sync_pb2.SelfTestReport(site_id="site-a"), timeout=10)
     assert (first.status, second.status) == (STORED, DUPLICATE)
     assert no_run_id.status == REJECTED and "run_id" in no_run_id.reason
-    with sqlite3.connect(central.db_path) as conn:
+    with closing(sqlite3.connect(central.db_path)) as conn:
         (payload,) = conn.execute("SELECT payload FROM selftests WHERE site_id = 'site-a' AND run_id = 'run-1'").fetchone()
     assert sync_pb2.SelfTestReport.FromString(payload) == report
 
@@ -157,6 +158,6 @@ def test_fields_from_a_newer_v1_are_kept_in_the_stored_record(central, key_prefi
     record = cdr_pb2.CallRecord.FromString(make_record(f"{key_prefix}newer").SerializeToString() + unknown_field_99)
     with central.channel("site-a") as channel, SyncStream(channel, "site-a") as stream:
         assert stream.batch(1, [record]).acks[0].status == STORED
-    with sqlite3.connect(central.db_path) as conn:
+    with closing(sqlite3.connect(central.db_path)) as conn:
         (payload,) = conn.execute("SELECT payload FROM records WHERE key = ?", (record.key,)).fetchone()
     assert payload.endswith(unknown_field_99)

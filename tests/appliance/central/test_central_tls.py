@@ -1,6 +1,7 @@
 """Site identity: mTLS decides which site a stream speaks for; plaintext is loopback-only and trusts Hello."""
 from __future__ import annotations
 
+from contextlib import closing
 import datetime as dt
 import sqlite3
 
@@ -23,7 +24,7 @@ def central(pki, tmp_path_factory):
 
 
 def rows_for(db_path, key: str) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         return [site for (site,) in conn.execute("SELECT site_id FROM records WHERE key = ?", (key,))]
 
 
