@@ -276,6 +276,16 @@ class Daemon:
             dev.name, kind, dev.port, factory, self._on_events,
             Backoff(dev.reconnect_delay, dev.reconnect_delay_max), on_down=self._device_down)
 
+    def dial(self, line: str, number: str) -> bool:
+        """Place an outbound call on a line (an agent's click-to-dial). False if the line is not ready.
+        Call it on the loop thread; the result arrives as events like any other call."""
+        runner = self.serial_runners.get(line)
+        driver = runner.driver if runner is not None else None
+        if driver is None or not getattr(driver, "ready", False) or not hasattr(driver, "dial"):
+            return False
+        driver.dial(number)
+        return True
+
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, _utc_now())
         if records:

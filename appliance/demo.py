@@ -95,6 +95,7 @@ class Traffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
         self._call_id = 1000020000
+        self.dial = None            # set to a thread-safe "dial(line, number)" once the daemon runs
 
     def path(self, name: str) -> str:
         return self.ports[name].path
@@ -128,10 +129,19 @@ class Traffic:
 
     def _gsm_call(self) -> None:
         rng = self.rng
-        line = self.gsm[rng.choice(list(self.gsm))]
+        idle = [name for name, emulator in self.gsm.items() if emulator.wait_idle(0)]
+        if not idle:
+            return          # both lines busy: a real line would not queue calls either
+        name = rng.choice(idle)
+        line = self.gsm[name]
         number = f"+4477009{rng.randrange(10000, 99999)}"
         pick = rng.random()
-        if pick < 0.6:
+        if pick < 0.35 and self.dial is not None:
+            # An agent dials out: the module answers the daemon's ATD as scripted here.
+            line.outgoing_call(number, outcome=rng.choice(["answered", "busy", "no_answer"]),
+                               alert_s=rng.uniform(3, 15), talk_s=rng.uniform(20, 90))
+            self.dial(name, number)
+        elif pick < 0.6:
             line.incoming_call(number, rings=4, answer_after_rings=rng.randint(1, 3),
                                talk_s=rng.uniform(20, 120))
         elif pick < 0.85:
@@ -280,8 +290,9 @@ def run_demo(args) -> int:
     async def main() -> None:
         task = asyncio.create_task(daemon.run(), name="daemon")
         await daemon.wait_ready()
-        traffic.start()
         loop = asyncio.get_running_loop()
+        traffic.dial = lambda line, number: loop.call_soon_threadsafe(daemon.dial, line, number)
+        traffic.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, daemon.stop)
         deadline = started + args.duration if args.duration else None

@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from ..events import CommandResult, Event, ProtocolError
+from ..events import CallEnded, CallerId, CommandResult, Event, ProtocolError, Ring
 from ..exceptions import DeviceGone, DeviceTimeout
 from ..serialport import close_serial, open_serial, read_available, write_all
 from .protocol import KINDS, AtCodec, encode_command, split_fields
@@ -39,6 +39,9 @@ class _Step:
     result: CommandResult | None = None
     deadline: float = 0.0
 
+
+CLCC_REPORTS = "AT+CLCC=1"     # automatic +CLCC on every call state change (SIM7600 and others)
+CLCC_POLL_S = 1.0               # without those reports, ask AT+CLCC this often during a call
 
 # (command, optional, fallback on error)
 INIT_SEQUENCES: dict[str, tuple[tuple[str, bool, str | None], ...]] = {
@@ -83,6 +86,8 @@ class LineDriver:
         self._timeouts = 0
         self._last_event_at: float | None = None
         self._burst = 0                              # protocol errors in the current burst
+        self._clcc_polling = False                   # asking AT+CLCC while a call may be up
+        self._last_clcc_poll = 0.0
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -93,6 +98,7 @@ class LineDriver:
         self._codec = AtCodec(self.kind)
         self._gone, self._gone_error = False, None
         self._init_done, self._init_failed = False, {}
+        self._clcc_polling = False
         for command, optional, fallback in INIT_SEQUENCES[self.kind]:
             self._queue.append(_Step(command, self.command_timeout, init=True, optional=optional,
                                      fallback=fallback))
@@ -192,7 +198,16 @@ class LineDriver:
         if self._burst > 1:
             log.warning("%s: %d more protocol errors in that burst", self.name, self._burst - 1)
         self._burst = 0
+        if (self._clcc_polling and not self._gone and self._port is not None and self._inflight is None
+                and not self._queue and now - self._last_clcc_poll >= CLCC_POLL_S):
+            self._last_clcc_poll = now
+            self.queue_command("AT+CLCC")
         return events
+
+    @property
+    def polling_calls(self) -> bool:
+        """True while the driver asks AT+CLCC once a second (a module without +CLCC reports, in a call)."""
+        return self._clcc_polling
 
     def status(self) -> dict:
         return {
@@ -204,6 +219,7 @@ class LineDriver:
             "pending": self._inflight.command if self._inflight else None,
             "queued": len(self._queue),
             "init_failed": dict(self._init_failed), "unsupported": sorted(self.unsupported),
+            "polling_calls": self._clcc_polling,
         }
 
     # ---- blocking helpers (self-tests, CLI) ----------------------------------------------
@@ -280,7 +296,26 @@ class LineDriver:
                 continue
             out.append(event)
         self._count(out)
+        self._track_call(out)
         return out
+
+    def _track_call(self, events: list[Event]) -> None:
+        """Modules that refuse AT+CLCC=1 report call progress only when asked: while a call may be
+        up (a ring, a caller ID, an accepted dial), poll() asks AT+CLCC once a second, until the
+        list comes back empty or the call ends."""
+        if self.kind != "gsm" or CLCC_REPORTS not in self.unsupported:
+            return
+        for event in events:
+            if isinstance(event, (Ring, CallerId)):
+                self._clcc_polling = True
+            elif isinstance(event, CommandResult):
+                command = event.command.upper()
+                if command.startswith("ATD") and event.ok:
+                    self._clcc_polling = True
+                elif command == "AT+CLCC" and event.ok and not event.lines:
+                    self._clcc_polling = False          # no call any more
+            elif isinstance(event, CallEnded):
+                self._clcc_polling = False
 
     def _count(self, events: list[Event]) -> None:
         if events:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from firmware_bridge.at import LineDriver
-from firmware_bridge.events import (CallConnected, CallEnded, CallerId, CommandResult,
+from firmware_bridge.events import (CallConnected, CallEnded, CallerId, CallStatus, CommandResult,
                                     ProtocolError, Ring)
 from firmware_bridge.exceptions import DeviceGone, DeviceTimeout
 
@@ -20,7 +20,8 @@ SIM7600_IDENTITY = {
 
 
 def results(events) -> list[CommandResult]:
-    return [e for e in events if isinstance(e, CommandResult)]
+    """Results of the commands a test sent (not the driver's own AT+CLCC polls during a call)."""
+    return [e for e in events if isinstance(e, CommandResult) and e.command != "AT+CLCC"]
 
 
 @pytest.mark.parametrize("echo_initially", [True, False])
@@ -90,10 +91,12 @@ def test_hangup_falls_back_to_ath_and_remembers(make_gsm, make_driver, pump):
     events = pump(driver, lambda events: results(events))
     assert results(events) == [CommandResult("ATH", True)]
     assert emulator.wait_idle(2.0)                  # the call really ended
-    assert emulator.commands[-2:] == ["AT+CHUP", "ATH"]
+    sent = [c for c in emulator.commands if c != "AT+CLCC"]
+    assert sent[-2:] == ["AT+CHUP", "ATH"]
     driver.hangup()                                 # +CHUP is known refused now: ATH directly
     pump(driver, lambda events: results(events))
-    assert emulator.commands[-1] == "ATH" and emulator.commands[-2] == "ATH"
+    sent = [c for c in emulator.commands if c != "AT+CLCC"]
+    assert sent[-1] == "ATH" and sent[-2] == "ATH"
 
 
 def test_identify(ready_gsm):
@@ -204,3 +207,26 @@ def test_context_manager_opens_and_closes(make_gsm, port, pump):
     with pytest.raises(ValueError):
         driver.fileno()
     driver.close()                                   # idempotent
+
+
+def test_a_module_without_clcc_reports_is_asked_during_a_call(make_gsm, make_driver, pump):
+    """EC25 refuses AT+CLCC=1 and prints nothing when a dialled call connects: the driver polls
+    AT+CLCC during the call, so the state machine still learns it was answered; it stops when
+    the call is over."""
+    emulator = make_gsm(model="EC25")
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver.ready)
+    assert "AT+CLCC=1" in driver.unsupported
+    emulator.outgoing_call(outcome="answered", alert_s=0.5, talk_s=3000)
+    driver.dial("5550100")
+    events = pump(driver, lambda events: any(isinstance(e, CallStatus) and e.state == "active" for e in events))
+    assert CommandResult("ATD5550100;", True) in events
+    driver.hangup()
+    pump(driver, lambda events: any(isinstance(e, CallEnded) for e in events)
+         or any(isinstance(e, CommandResult) and e.command in ("AT+CHUP", "ATH") for e in events))
+    assert emulator.wait_idle(2.0)
+    # One more poll may find the list empty; after that no more polls, whatever the time.
+    pump(driver, lambda events: any(isinstance(e, CommandResult) and e.command == "AT+CLCC" and not e.lines
+                                    for e in events) or not driver.polling_calls, timeout=3)
+    assert not driver.polling_calls
