@@ -2,34 +2,22 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
-
-from firmware_bridge.events import ProtocolError
 
 from .calls import CallTracker, DeviceInfo
 from .config import Config, LineConfig, PbxConfig
 from .devices import Backoff, SerialDeviceRunner, TcpFeedRunner
-from .logsetup import BurstLimiter
-from .masking import mask_text
+from .ingest import Ingest, iso as _iso, utc_now as _utc_now
 from .queue_stats import QueueStats
-from .store import RejectedRaw, Store
+from .store import Store
 from .store_writer import StoreWriter
 
 log = logging.getLogger("appliance.daemon")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _zone(name: str):
@@ -52,11 +40,7 @@ class Daemon:
         self.tcp_runners: dict[str, TcpFeedRunner] = {}
         self.sync = None
         self.started_at = time.monotonic()
-        self.calls_finished = 0
-        self.records_durable = 0
-        self.protocol_errors = 0
-        self.input_pauses = 0          # times device input was paused for the store (backpressure)
-        self._bursts = BurstLimiter()
+        self.ingest: Ingest | None = None
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
@@ -66,7 +50,6 @@ class Daemon:
         self.control = None
         self._metrics = None
         self._background: list[asyncio.Task] = []
-        self._held: collections.deque[tuple[list, list]] = collections.deque()
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -82,6 +65,9 @@ class Daemon:
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
         self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False),
                                   max_pending=20_000, max_batch=5_000)
+        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+                             device_info=self.device_info, pause_inputs=self._set_paused,
+                             count_error=self._count_error, on_durable=self._durable)
         self._install_signals()
         tasks: list[asyncio.Task] = []
         try:
@@ -289,77 +275,29 @@ class Daemon:
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, _utc_now())
         if records:
-            self._submit(records, [])
+            self.ingest.submit(records, [])
 
     # ---- events -> calls -> store ----------------------------------------------------
 
     def _on_events(self, name: str, events: list) -> None:
-        info = self.device_info[name]
-        now = _utc_now()
-        records, rejected = [], []
-        for event in events:
-            if isinstance(event, ProtocolError):
-                rejected.append(RejectedRaw(source=name, reason=event.reason, raw=event.raw,
-                                            received_at=_iso(now)))
-                self._protocol_error(name, event)
-                continue
-            records.extend(self.tracker.handle(info, event, now))
-        if records or rejected:
-            self._submit(records, rejected)
-
-    def _protocol_error(self, name: str, event: ProtocolError) -> None:
-        self.protocol_errors += 1
-        runner = self.serial_runners.get(name) or self.tcp_runners.get(name)
-        if runner is not None:
-            runner.state.errors += 1
-        show, suppressed = self._bursts.hit(name)
-        if show:
-            excerpt = mask_text(event.raw[:60].decode("latin-1", "replace"))
-            more = f" ({suppressed} more since the last report)" if suppressed else ""
-            log.warning("%s: unparseable input kept in rejected_raw: %s: %r%s", name, event.reason, excerpt, more)
-
-    def _submit(self, records: list, rejected: list) -> None:
-        self.calls_finished += len(records)
-        if records:
-            self.queue_stats.record(records)
-        if self._held or not self.writer.submit(records, rejected, on_durable=self._durable_from_thread,
-                                                timeout=0):
-            # The store is behind (slow or failing disk): keep this batch, stop reading devices
-            # (their buffers and TCP flow control hold the rest) and hand it over when there is room.
-            self._held.append((records, rejected))
-            if len(self._held) == 1:
-                self.input_pauses += 1
-                show, suppressed = self._bursts.hit("store-behind")
-                if show:
-                    more = f"; paused {suppressed} more time(s) since the last report" if suppressed else ""
-                    log.warning("store is behind (%d records waiting): pausing device input until it "
-                                "catches up%s", self.writer.queue_depth, more)
-                self._set_paused(True)
-                self._loop.call_later(0.1, self._release_held)
-
-    def _release_held(self) -> None:
-        while self._held:
-            records, rejected = self._held[0]
-            if not self.writer.submit(records, rejected, on_durable=self._durable_from_thread, timeout=0):
-                self._loop.call_later(0.1, self._release_held)
-                return
-            self._held.popleft()
-        log.debug("store caught up: resuming device input")
-        self._set_paused(False)
+        self.ingest.on_events(name, events)
 
     def _set_paused(self, paused: bool) -> None:
         for runner in [*self.serial_runners.values(), *self.tcp_runners.values()]:
             runner.pause() if paused else runner.resume()
 
-    def _durable_from_thread(self, result) -> None:
-        n = len(result.inserted)
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._durable, n)
+    def _count_error(self, name: str) -> None:
+        runner = self.serial_runners.get(name) or self.tcp_runners.get(name)
+        if runner is not None:
+            runner.state.errors += 1
 
     def _durable(self, n: int) -> None:
-        self.records_durable += n
-        if self.sync is not None and n:
+        if self.sync is not None:
             self.sync.wake()
+
+    @property
+    def records_durable(self) -> int:
+        return self.ingest.records_durable if self.ingest else 0
 
     async def _tick_loop(self) -> None:
         last_selftest_read = 0.0
@@ -373,7 +311,7 @@ class Daemon:
             now = _utc_now()
             records = self.tracker.tick(now)
             if records:
-                self._submit(records, [])
+                self.ingest.submit(records, [])
             mono = time.monotonic()
             for runner in self.serial_runners.values():
                 runner.poll(mono)
@@ -431,12 +369,12 @@ class Daemon:
             "uptime_s": round(now - self.started_at, 1),
             "devices": devices,
             "calls_in_progress": self.tracker.in_progress() if hasattr(self.tracker, "in_progress") else None,
-            "calls_finished": self.calls_finished,
+            "calls_finished": self.ingest.calls_finished if self.ingest else 0,
             "records_durable": self.records_durable,
-            "protocol_errors": self.protocol_errors,
+            "protocol_errors": self.ingest.protocol_errors if self.ingest else 0,
             "store_queue": self.writer.queue_depth if self.writer else 0,
             "store_healthy": self.writer.healthy if self.writer else None,
-            "input_pauses": self.input_pauses,
+            "input_pauses": self.ingest.input_pauses if self.ingest else 0,
             "last_selftest": self.last_selftest,
             "queues": {name: dataclasses.asdict(snap)
                        for name, snap in self.queue_stats.snapshot(_utc_now()).items()},
