@@ -30,8 +30,14 @@ def _ours(target: str) -> bool:
     return target.startswith(("/dev/pts/", "/dev/ptmx"))
 
 
+@pytest.fixture
+def leak_checked_fd():
+    """Which descriptors count as the test's own; a directory's conftest may widen it."""
+    return _ours
+
+
 @pytest.fixture(autouse=True)
-def no_leaks():
+def no_leaks(leak_checked_fd):
     threads = set(threading.enumerate())
     fds = _fds()
     yield
@@ -41,7 +47,7 @@ def no_leaks():
                          if t.is_alive() and not t.name.startswith(_LIBRARY_THREADS)]
         now = _fds()
         extra_fds = sorted(target for fd, target in now.items()
-                           if fds.get(fd) != target and _ours(target) and fd not in ("0", "1", "2"))
+                           if fds.get(fd) != target and leak_checked_fd(target) and fd not in ("0", "1", "2"))
         if not extra_threads and not extra_fds:
             return
         if time.monotonic() > deadline:
