@@ -151,11 +151,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("selftest", help="hardware and connectivity self-tests with a pass/fail report")
-    p.add_argument("selftest_args", nargs=argparse.REMAINDER,
-                   help="[--config FILE] [--json] [--only NAME ...] [--loopback PORT] [--no-report]")
-    p.set_defaults(func=lambda a: _delegate("hw_tests.cli", "selftest_main", a.selftest_args))
-
     p = sub.add_parser("config", help="validate or show the configuration")
     csub = p.add_subparsers(dest="config_command", required=True)
     c = csub.add_parser("check", help="validate a config file without starting anything")
@@ -182,13 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--rejected", action="store_true", help="re-queue every dead-lettered record")
     o.set_defaults(func=cmd_outbox_replay)
 
-    p = sub.add_parser("central", help="the reference central CRM endpoint (for demos, tests, integrators)")
-    p.add_argument("central_args", nargs=argparse.REMAINDER, help="serve|dump ...")
-    p.set_defaults(func=lambda a: _delegate("appliance.central.cli", "main", a.central_args))
-
-    p = sub.add_parser("pki", help="development PKI for the demo and tests")
-    p.add_argument("pki_args", nargs=argparse.REMAINDER, help="init --dir DIR --site SITE_ID")
-    p.set_defaults(func=lambda a: _delegate("appliance.pki", "pki_main", a.pki_args))
+    # Listed for --help only: main() hands everything after these names to their own parsers.
+    for name, text in DELEGATED_HELP.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -196,6 +187,12 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
     import importlib
     return importlib.import_module(module).__dict__[func](argv) or 0
 
+
+DELEGATED_HELP = {
+    "selftest": "hardware and connectivity self-tests with a pass/fail report (--help for options)",
+    "central": "the reference central CRM endpoint: serve | dump (for demos, tests, integrators)",
+    "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
+}
 
 # Subcommands whose own parsers live with their code; everything after the name is theirs.
 DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
