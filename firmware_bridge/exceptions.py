@@ -37,3 +37,18 @@ class DeviceTimeout(DeviceError):
 
 class CommandFailed(DeviceError):
     """The device answered a command with an error result (ERROR, +CME ERROR: n)."""
+
+
+class NotOpen(DeviceError):
+    """A driver method that needs the port was called while the driver is closed.
+
+    Examples: `read_events()` after `close()`; a self-test asking a driver it never opened.
+    """
+
+
+class DescriptorError(DeviceError):
+    """A device describes itself in a way that cannot be used (a malformed HID report descriptor).
+
+    Examples: a truncated long item; a Report Size of 0 on a data field; a descriptor with no
+    telephony collection handed to the headset driver.
+    """
