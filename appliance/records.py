@@ -6,6 +6,48 @@ from dataclasses import dataclass
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 DISPOSITIONS = ("answered", "abandoned", "busy", "no_answer", "failed")
+RECORDING_STATUSES = ("", "recorded", "truncated", "not_recorded")   # "" = no audio path for the call
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSegment:
+    """One age-encrypted segment file of a recording (docs/recording-format.md)."""
+    index: int
+    name: str
+    sha256: str                 # hex SHA-256 of the ciphertext: tamper evidence for the central
+    bytes: int
+    first_sample: int
+    samples: int
+    complete: bool = True       # False: cut by a crash (no final age chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class PciPause:
+    """Audio written as silence for card details; who paused and resumed, and when."""
+    start_s: float
+    end_s: float
+    paused_by: str
+    resumed_by: str = ""
+    paused_at: str = ""
+    resumed_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What became of a call's audio: its segments, voice activity and PCI pauses."""
+    status: str                                     # one of RECORDING_STATUSES
+    reason: str = ""
+    sample_rate: int = 0
+    samples: int = 0                                # per channel
+    segments: tuple[RecordingSegment, ...] = ()
+    caller_speech_ratio: float = 0.0
+    caller_speech: tuple[tuple[int, int], ...] = ()   # (start, end) sample ranges, left channel
+    agent_speech_ratio: float = 0.0
+    agent_speech: tuple[tuple[int, int], ...] = ()    # right channel
+    talk_over_s: float = 0.0
+    pci_pauses: tuple[PciPause, ...] = ()
+    vad_mode: int = 0
+    trimmed_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +81,15 @@ class CallRecord:
     caller_name: str = ""
     raw: str = ""               # the source record(s) as received, for audit and replay
     recording_ref: str = ""     # encrypted recording this call refers to, if any
+    # agents: a headset answered a line
+    headset: str = ""           # the headset that answered
+    agent_ring_s: int = 0       # the answering agent's headset ringing -> answer
+    mute_intervals: tuple[tuple[float, float], ...] = ()   # seconds from answered_at
+    muted_s: float = 0.0
+    wrap_up_s: int = 0          # wrap-up the agent was given after the call
+    headset_lost: bool = False  # the answering headset was unplugged during the call
+    interrupted: bool = False   # the site restarted during the call; ended_at is the last moment known
+    recording: Recording | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -46,7 +97,22 @@ class CallRecord:
     @classmethod
     def from_dict(cls, data: dict) -> "CallRecord":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if "mute_intervals" in values:
+            values["mute_intervals"] = tuple((float(a), float(b)) for a, b in values["mute_intervals"])
+        if isinstance(values.get("recording"), dict):
+            values["recording"] = recording_from_dict(values["recording"])
+        return cls(**values)
+
+
+def recording_from_dict(data: dict) -> Recording:
+    """Recording from its to_dict()/JSON form (nested lists back to tuples and dataclasses)."""
+    d = dict(data)
+    d["segments"] = tuple(RecordingSegment(**seg) for seg in d.get("segments", ()))
+    d["pci_pauses"] = tuple(PciPause(**p) for p in d.get("pci_pauses", ()))
+    for name in ("caller_speech", "agent_speech"):
+        d[name] = tuple((int(a), int(b)) for a, b in d.get(name, ()))
+    return Recording(**d)
 
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import logging
 import os
 import sqlite3
@@ -12,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .records import FIELD_NAMES, CallRecord
+from .records import FIELD_NAMES, CallRecord, recording_from_dict
 from .store_schema import migrate
 
 log = logging.getLogger("appliance.store")
@@ -24,7 +26,9 @@ _CDR_COLS = ", ".join(FIELD_NAMES)
 _INSERT_CDR = (f"INSERT OR IGNORE INTO cdr ({_CDR_COLS}, stored_at) "
                f"VALUES ({', '.join('?' * (len(FIELD_NAMES) + 1))})")
 _SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr.stored_at"
-_FINAL_LEG = FIELD_NAMES.index("final_leg")
+_BOOLS = tuple(FIELD_NAMES.index(f) for f in ("final_leg", "headset_lost", "interrupted"))
+_MUTES = FIELD_NAMES.index("mute_intervals")
+_RECORDING = FIELD_NAMES.index("recording")
 
 
 CACHE_KIB = 8192
@@ -61,9 +65,23 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _row_values(r: CallRecord) -> tuple:
+    """A record as the cdr table's column values: nested parts as JSON text ("" when empty)."""
+    values = [getattr(r, f) for f in FIELD_NAMES]
+    values[_MUTES] = json.dumps(values[_MUTES]) if values[_MUTES] else ""
+    rec = values[_RECORDING]
+    values[_RECORDING] = json.dumps(dataclasses.asdict(rec), separators=(",", ":")) if rec else ""
+    return tuple(values)
+
+
 def _record_from_row(row: Sequence) -> CallRecord:
     values = list(row[1:1 + len(FIELD_NAMES)])
-    values[_FINAL_LEG] = bool(values[_FINAL_LEG])
+    for i in _BOOLS:
+        values[i] = bool(values[i])
+    mutes = values[_MUTES]
+    values[_MUTES] = tuple((float(a), float(b)) for a, b in json.loads(mutes)) if mutes else ()
+    rec = values[_RECORDING]
+    values[_RECORDING] = recording_from_dict(json.loads(rec)) if rec else None
     return CallRecord(*values)
 
 
@@ -258,7 +276,7 @@ class Store:
                 inserted: list[int] = []
                 if records:
                     cur = conn.executemany(
-                        _INSERT_CDR, ((*(getattr(r, f) for f in FIELD_NAMES), stored_at) for r in records))
+                        _INSERT_CDR, ((*_row_values(r), stored_at) for r in records))
                     if cur.rowcount:
                         inserted = [row[0] for row in conn.execute(
                             "SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]

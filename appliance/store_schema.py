@@ -65,6 +65,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX cdr_pbx_call ON cdr(source, pbx_call_id) WHERE pbx_call_id != ''",
     ),
+    # 4: agents and recordings in the call record (JSON text for the nested parts)
+    (
+        "ALTER TABLE cdr ADD COLUMN headset TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cdr ADD COLUMN agent_ring_s INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE cdr ADD COLUMN mute_intervals TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cdr ADD COLUMN muted_s REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE cdr ADD COLUMN wrap_up_s INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE cdr ADD COLUMN headset_lost INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE cdr ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE cdr ADD COLUMN recording TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

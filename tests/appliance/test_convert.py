@@ -92,3 +92,28 @@ def test_from_pb_refuses_unspecified_enums():
     msg.direction = cdr_pb2.DIRECTION_UNSPECIFIED
     with pytest.raises(convert.ConversionError, match="k1"):
         convert.from_pb(msg)
+
+
+def _agent_and_recording_fields() -> dict:
+    from appliance.records import PciPause, Recording, RecordingSegment
+    rec = Recording(status="truncated", reason="the site restarted during the call", sample_rate=8000,
+                    samples=48_000, vad_mode=2, talk_over_s=0.5, trimmed_s=0.0,
+                    segments=(RecordingSegment(0, "k.0.age", "ab" * 32, 1234, 0, 48_000, False),),
+                    caller_speech_ratio=0.4, caller_speech=((800, 8000), (16000, 24000)),
+                    agent_speech_ratio=0.3, agent_speech=((9000, 15000),),
+                    pci_pauses=(PciPause(2.0, 4.5, "control:root", "headset:hs-anna",
+                                         "2026-11-22T12:00:07Z", "2026-11-22T12:00:09Z"),))
+    return dict(headset="hs-anna", agent_ring_s=3, mute_intervals=((1.5, 2.25), (10.0, 12.0)),
+                muted_s=2.75, wrap_up_s=10, headset_lost=True, interrupted=True, recording=rec)
+
+
+def test_agent_and_recording_fields_round_trip_through_the_wire():
+    original = record(**_agent_and_recording_fields())
+    back = convert.from_pb(cdr_pb2.CallRecord.FromString(convert.to_pb(original).SerializeToString()))
+    assert back == original
+
+
+def test_a_record_without_agent_or_audio_has_no_recording_on_the_wire():
+    msg = convert.to_pb(record())
+    assert not msg.HasField("recording")
+    assert convert.from_pb(msg).recording is None

@@ -253,8 +253,9 @@ def test_an_older_schema_is_migrated_and_keeps_its_rows(data_dir):
     data_dir.mkdir()
     conn = sqlite3.connect(data_dir / DB_NAME, isolation_level=None)
     migrate(conn, upto=1)
-    cols = ", ".join(FIELD_NAMES)
-    values = [getattr(rec(7), f) for f in FIELD_NAMES]
+    v1_fields = FIELD_NAMES[:FIELD_NAMES.index("recording_ref") + 1]   # the columns of schema 1
+    cols = ", ".join(v1_fields)
+    values = [getattr(rec(7), f) for f in v1_fields]
     conn.execute(f"INSERT INTO cdr ({cols}, stored_at) VALUES ({', '.join('?' * len(values))}, 0)", values)
     conn.execute("INSERT INTO outbox (cdr_id) SELECT id FROM cdr")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -505,3 +506,14 @@ def test_a_second_store_in_the_process_keeps_the_first_ones_locks(tmp_path):
     finally:
         fresh.close()
         writer.close()
+
+
+def test_agent_and_recording_fields_survive_the_store(data_dir):
+    import dataclasses
+
+    from tests.appliance.test_convert import _agent_and_recording_fields
+    original = dataclasses.replace(rec(3), **_agent_and_recording_fields())
+    with Store(data_dir, site_id=SITE) as s:
+        s.add([original])
+        [(_, back)] = s.pending()
+    assert back == original
