@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 
-from appliance.config.schema import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
+from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
 
 EXIT_CONFIG = 2
 
@@ -57,7 +57,7 @@ def cmd_config_check(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{path}: OK (site {cfg.site.id}, {len(cfg.pbx)} PBX feed(s), {len(cfg.line)} line(s), "
+    print(f"{path}: OK (site {cfg.site.id}, {cfg.describe_devices()}, "
           f"{len(cfg.central.endpoints)} central endpoint(s))")
     return 0
 

@@ -5,6 +5,7 @@ Codecs do not stamp time or device name; the daemon wraps each event with both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,5 +119,32 @@ class PanasonicSmdrRecord:
     raw: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class PbxLeg:
+    """One call leg from a PBX call record, parsed into what a call tracker needs (any PBX).
+
+    Times are the PBX's local wall clock (naive). `printed_at` is the record's own time: the leg's
+    start (Avaya) or its end (Panasonic, `printed_is_end`); None when the record's time could not
+    be read. `key_source` is what identifies the record (its raw bytes): the same record re-sent by
+    the PBX gives the same key.
+    """
+    printed_at: datetime | None
+    printed_is_end: bool
+    ring_s: int
+    talk_s: int
+    hold_s: int                      # hold + park
+    direction: str                   # "inbound" | "outbound" | "internal"
+    answered: bool
+    caller: str
+    callee: str
+    dialled: str
+    caller_name: str
+    agent: str                       # the extension that handled the leg, "" if none
+    call_id: str                     # PBX call id shared by the legs of one call, "" if none
+    final: bool                      # no more legs of this call follow
+    raw: bytes
+    key_source: bytes
+
+
 Event = (ProtocolError | Ring | CallerId | CallStatus | CallConnected | CallEnded | CommandResult
-         | AvayaSmdrRecord | PanasonicSmdrRecord)
+         | AvayaSmdrRecord | PanasonicSmdrRecord | PbxLeg)

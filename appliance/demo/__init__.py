@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance.config.schema import load_config
+from appliance.config import load_config
 
 log = logging.getLogger("appliance.demo")
 
@@ -104,7 +104,7 @@ class Traffic:
         self._thread.start()
 
     def _run(self) -> None:
-        from firmware_bridge.smdr.calls import generate_avaya_calls, generate_panasonic_calls
+        from firmware_bridge.smdr.traffic import generate_avaya_calls, generate_panasonic_calls
         n = 0
         while not self._stop.wait(self.interval / 3):
             n += 1

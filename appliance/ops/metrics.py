@@ -8,6 +8,8 @@ import psutil
 from prometheus_client import CollectorRegistry, PlatformCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from appliance.common.hostport import split_hostport
+
 log = logging.getLogger("appliance.metrics")
 
 
@@ -96,10 +98,10 @@ def _system_metrics():
 
 def start_metrics(listen: str, status: Callable[[], dict]):
     """Serve /metrics on `listen` ("HOST:PORT", port 0 picks one). Returns (server, thread)."""
-    host, _, port = listen.rpartition(":")
+    host, port = split_hostport(listen, port_zero=True)
     registry = CollectorRegistry()
     PlatformCollector(registry=registry)
     registry.register(StatusCollector(status))
-    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+    server, thread = start_http_server(port, addr=host, registry=registry)
     log.info("metrics on http://%s:%d/metrics", host, server.server_port)
     return server, thread

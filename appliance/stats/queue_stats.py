@@ -59,12 +59,11 @@ class QueueStats:
     MAX_KEPT = 50_000   # per queue: bounds memory if snapshot() is never called
 
     def __init__(self, tracker: CallTracker | None = None, *, window_s: float = 3600.0,
-                 service_level_s: float | None = None):
+                 service_level_s: float | None = None, service_levels: dict[str, float] | None = None):
         self.tracker = tracker
         self.window_s = window_s
-        if service_level_s is None:
-            service_level_s = tracker.service_level_s if tracker is not None else 20.0
-        self.service_level_s = service_level_s
+        self.service_level_s = 20.0 if service_level_s is None else service_level_s   # queues not listed
+        self.service_levels = dict(service_levels or {})      # [[queue]] service_level_s by name
         self._outcomes: dict[str, list[_Outcome]] = defaultdict(list)
 
     def record(self, records: Iterable[CallRecord]) -> None:
@@ -77,7 +76,7 @@ class QueueStats:
                 continue
             answered = rec.disposition == "answered"
             self._outcomes[rec.queue].append(
-                _Outcome(ended, answered, answered and rec.ring_s <= self.service_level_s))
+                _Outcome(ended, answered, answered and rec.ring_s <= self._level(rec.queue)))
             outcomes = self._outcomes[rec.queue]
             if len(outcomes) > self.MAX_KEPT:   # snapshot() was not called for a long time
                 outcomes.sort(key=lambda o: o.ended)
@@ -118,5 +117,8 @@ class QueueStats:
                 agents_busy=busy, agents_free=free, agents_down=down, offered=offered, answered=answered,
                 abandoned=offered - answered, answered_within_sl=within,
                 service_level_pct=_pct(within, offered), abandon_rate_pct=_pct(offered - answered, offered),
-                window_s=self.window_s, service_level_s=self.service_level_s)
+                window_s=self.window_s, service_level_s=self._level(queue))
         return out
+
+    def _level(self, queue: str) -> float:
+        return self.service_levels.get(queue, self.service_level_s)

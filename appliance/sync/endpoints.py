@@ -1,46 +1,10 @@
-"""Pure endpoint selection for sync: failover order, failback after sustained health, jittered backoff."""
+"""Pure endpoint selection for sync: failover order, failback after sustained health, back-off between rounds."""
 from __future__ import annotations
 
-import ipaddress
 import random
-from dataclasses import dataclass
 from typing import Callable
 
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    """"host:port" or "[v6]:port" -> (host, port); ValueError naming the endpoint otherwise."""
-    host, sep, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"central endpoint {endpoint!r}: expected HOST:PORT")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class BackoffPolicy:
-    """Delay after the n-th failed round: base * 2**(n-1), capped, then spread by +/- `jitter` (a fraction).
-
-    The spread keeps many sites that lost the same central from reconnecting in lock-step.
-    """
-    base_s: float = 0.5
-    cap_s: float = 10.0
-    jitter: float = 0.2
-
-    def delay(self, failed_rounds: int, rand: Callable[[], float]) -> float:
-        if failed_rounds <= 0:
-            return 0.0
-        raw = min(self.cap_s, self.base_s * 2 ** min(failed_rounds - 1, 62))
-        spread = raw * self.jitter * (2.0 * rand() - 1.0)
-        return max(0.0, min(self.cap_s, raw + spread))
+from appliance.common.backoff import BackoffPolicy
 
 
 class EndpointSelector:

@@ -6,11 +6,11 @@ import ssl
 
 import grpc
 
-from appliance.sync.endpoints import split_endpoint
-from appliance.sync.config import SyncConfig
+from appliance.common.hostport import split_hostport
+from appliance.sync.config import CentralConfig
 
 
-def load_credentials(config: SyncConfig) -> grpc.ChannelCredentials:
+def load_credentials(config: CentralConfig) -> grpc.ChannelCredentials:
     """Read the PEM files once at start-up: a missing file is a configuration error, said clearly."""
     blobs = []
     for name in ("ca_file", "key_file", "cert_file"):
@@ -24,13 +24,13 @@ def load_credentials(config: SyncConfig) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
-def diagnose_tls(endpoint: str, config: SyncConfig) -> str:
+def diagnose_tls(endpoint: str, config: CentralConfig) -> str:
     """Repeat the handshake with Python's ssl to say *which* side refused (gRPC only says 'Socket closed').
 
     A central that does not accept our client certificate completes the TLS 1.3 handshake and then
     closes the connection without a word; one we do not trust fails our verification.
     """
-    host, port = split_endpoint(endpoint)
+    host, port = split_hostport(endpoint)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         ctx.load_verify_locations(config.ca_file)

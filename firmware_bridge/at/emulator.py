@@ -28,13 +28,15 @@ class GsmModemEmulator(_AtEmulator):
     def __init__(self, port: EmulatedPort, *, model: str = "SIM7600", sim: str = "READY",
                  silent: bool = False, echo_initially: bool = True, rssi: int = 23,
                  registration: int = 1, ring_period: float = 5.0, time_scale: float = 1.0,
-                 byte_delay: float = 0.0, refuse: tuple[str, ...] = ()):
+                 byte_delay: float = 0.0, refuse: tuple[str, ...] = (), pin: str = "1234"):
         if model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}")
         if sim not in SIM_STATES:
             raise ValueError(f"sim must be one of {SIM_STATES}")
         self.profile = MODELS[model]
         self._sim_initial = sim
+        self.pin = pin                       # the SIM's PIN; a wrong one is refused (+CME ERROR: 16)
+        self.pin_attempts: list[str] = []
         self.rssi = rssi
         self.registration = registration     # +CREG stat: 1 home, 5 roaming, 2 searching, 3 denied
         super().__init__(port, thread_name=f"gsm-emulator-{os.path.basename(port.path)}",
@@ -185,6 +187,10 @@ class GsmModemEmulator(_AtEmulator):
         if setting:
             if self.sim != "pin":
                 return self._cme(3 if self.sim == "READY" else 10)
+            entered = setting.strip().strip('"').split(",")[0].strip('"')
+            self.pin_attempts.append(entered)
+            if entered != self.pin:
+                return self._cme(16)
             self.sim = "READY"
             return None
         return "ERROR"
