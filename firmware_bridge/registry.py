@@ -62,6 +62,11 @@ KINDS: dict[str, DeviceKind] = {
                    "firmware_bridge.at.driver:LineDriver",
                    "firmware_bridge.at.emulator:VoiceModemEmulator",
                    "V.253 landline voice modem with caller ID on a serial port"),
+        DeviceKind("headset", "headset", "", "headset",
+                   "firmware_bridge.headset.settings:HeadsetSettings",
+                   "firmware_bridge.headset.driver:HeadsetDriver",
+                   "firmware_bridge.headset.emulator:HeadsetEmulator",
+                   "USB telephony headset (HID telephony page) on /dev/hidrawN"),
     )
 }
 
