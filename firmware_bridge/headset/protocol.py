@@ -159,19 +159,17 @@ class HeadsetProtocol:
         return [ProtocolError(reason, bytes(raw))]
 
     def _event(self, c: Control, previous: int, value: int, now: float) -> Event | None:
+        if c.name in BUTTONS:                                   # momentary: the press edge only
+            pressed = value > 0 and previous <= 0 if c.kind == "on_off" else value != 0 and previous == 0
+            return self._request(c, True, now, press=True) if pressed else None
         if c.kind == "switch":
-            if value == previous:
-                return None
-            return self._request(c, bool(value), now, press=False)
+            return self._request(c, bool(value), now, press=False) if value != previous else None
         if c.kind == "on_off":
             if value == 0 or value == previous:
                 return None
             return self._request(c, value > 0, now, press=True)
-        pressed = value != 0 and previous == 0                 # toggle and momentary: the edge
-        if not pressed:
+        if value == 0 or previous != 0:                         # toggle / momentary: the edge
             return None
-        if c.name in BUTTONS:
-            return self._request(c, True, now, press=True)
         current = self.host.off_hook if c.name == "hook_switch" else self.host.mute
         return self._request(c, not current, now, press=True)
 
