@@ -20,6 +20,7 @@ INPUT_USAGES = {TELEPHONY << 16 | 0x20: "hook_switch", TELEPHONY << 16 | 0x2F: "
 OUTPUT_USAGES = {LED << 16 | 0x17: "off_hook", LED << 16 | 0x18: "ring", LED << 16 | 0x09: "mute",
                  LED << 16 | 0x21: "microphone", LED << 16 | 0x20: "hold",
                  TELEPHONY << 16 | 0x9E: "ringer"}
+HOOK_SWITCH = TELEPHONY << 16 | 0x20
 BUTTONS = ("flash", "redial", "programmable")
 CALL_STATE_OUTPUTS = ("off_hook", "ring", "ringer")
 
@@ -128,8 +129,12 @@ def find_controls(descriptor: bytes | ReportDescriptor) -> HeadsetCapabilities:
     telephony = [c for c in apps if c.usage_page == TELEPHONY]
     if not telephony:
         pages = ", ".join(sorted({f"0x{c.usage_page:04x}" for c in apps})) or "none"
+        # A Hook Switch can sit in another collection (third-party earbuds put it in Consumer
+        # Control); it is not read, and the reason says so rather than implying there is none.
+        stray = any(f.kind == "input" and HOOK_SWITCH in f.usages for f in desc.fields)
+        note = "; its Hook Switch lies outside any telephony collection and is not read" if stray else ""
         return HeadsetCapabilities(False, "no telephony collection (usage page 0x0B): not a call-control "
-                                   f"device (application collections on pages {pages})", desc.numbered,
+                                   f"device (application collections on pages {pages}{note})", desc.numbered,
                                    (), (), (), descriptor=desc)
     inputs, outputs = _controls(desc, {c.index for c in telephony})
     usages = tuple(c.usage for c in telephony)

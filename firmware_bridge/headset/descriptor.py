@@ -117,7 +117,9 @@ class _Globals:
 
 @dataclass
 class _Locals:
-    usages: list[tuple[int, bool]] = field(default_factory=list)   # (usage, extended 32-bit?)
+    # (32-bit usage, written as an extended 32-bit item?); short usages carry the page in effect
+    # where they were declared, re-paged at the main item by `_usages` the way Linux does.
+    usages: list[tuple[int, bool]] = field(default_factory=list)
     usage_min: tuple[int, bool] | None = None
     delimiter_depth: int = 0
     delimiter_sets: int = 0
@@ -255,7 +257,7 @@ class _Parser:
             # Within a delimited set only the first usage counts (the others are aliases).
             if loc.delimiter_depth and loc.alias_set == loc.delimiter_sets:
                 return
-            loc.usages.append((value, extended))
+            loc.usages.append((value if extended else self.g.usage_page << 16 | value & 0xFFFF, extended))
             if loc.delimiter_depth:
                 loc.alias_set = loc.delimiter_sets
         elif tag == 1:
@@ -274,7 +276,8 @@ class _Parser:
             if high_id - low_id + 1 + len(loc.usages) > MAX_USAGES:
                 raise DescriptorError(f"offset {offset}: usage range of {high_id - low_id + 1} exceeds {MAX_USAGES}")
             for uid in range(low_id, high_id + 1):
-                loc.usages.append((page << 16 | uid, True) if page is not None else (uid, False))
+                loc.usages.append((page << 16 | uid, True) if page is not None
+                                  else (self.g.usage_page << 16 | uid, False))
         elif tag in (3, 4, 5, 7, 8, 9):
             pass                                        # designators and strings: no layout effect
         else:
@@ -282,9 +285,23 @@ class _Parser:
         if len(loc.usages) > MAX_USAGES:
             raise DescriptorError(f"offset {offset}: more than {MAX_USAGES} usages before one main item")
 
-    def _usage(self, usage: tuple[int, bool]) -> int:
-        value, extended = usage
-        return value if extended else (self.g.usage_page << 16 | (value & 0xFFFF))
+    def _usages(self) -> list[int]:
+        """The pending usages as 32-bit values at a main item (Linux hid_concatenate_last_usage_page).
+
+        A short usage keeps the Usage Page in effect where it was declared, except the trailing
+        ones declared before the last Usage Page change, which take that last page ("Usage
+        (0x07), Usage Page (Button), Input" is Button 7, while "Usage Page (Telephony), Usage
+        (Flash), Usage Page (Consumer), Usage (Volume Up), Input" keeps Flash on Telephony).
+        """
+        usages = [value for value, _ in self.loc.usages]
+        page = self.g.usage_page
+        for i in range(len(usages) - 1, -1, -1):
+            if self.loc.usages[i][1]:
+                continue
+            if usages[i] >> 16 == page:
+                break
+            usages[i] = page << 16 | usages[i] & 0xFFFF
+        return usages
 
     # ---- main items --------------------------------------------------------------------
 
@@ -292,7 +309,7 @@ class _Parser:
         if tag == 10:
             if len(self.open) >= MAX_COLLECTION_DEPTH:
                 raise DescriptorError(f"offset {offset}: collections nested deeper than {MAX_COLLECTION_DEPTH}")
-            usage = self._usage(self.loc.usages[0]) if self.loc.usages else 0
+            usage = (self._usages() or [0])[0]
             kind = COLLECTION_KINDS.get(value & 0xFF, f"vendor_{value & 0xFF:02x}" if value >= 0x80 else f"reserved_{value & 0xFF:02x}")
             parent = self.open[-1] if self.open else None
             self.collections.append(Collection(len(self.collections), kind, usage, parent, len(self.open)))
@@ -325,7 +342,7 @@ class _Parser:
         self.bits[key] = end
         if g.report_id == 0 and g.report_count and g.report_size and self.unnumbered_data_at is None:
             self.unnumbered_data_at = offset
-        usages = tuple(self._usage(u) for u in self.loc.usages)
+        usages = tuple(self._usages())
         if flags & VARIABLE and g.report_count:
             # One usage per element; missing ones repeat the last (HID 1.11 §6.2.2.8).
             usages = (usages + (usages[-1:] or (0,)) * g.report_count)[:g.report_count] if usages else (0,) * g.report_count

@@ -33,6 +33,34 @@ REAL = {
                                            inputs=set(), outputs=set()),
     "belkin-nostromo-speedpad-mouse.bin": dict(call_control=False, reason="no telephony collection",
                                                inputs=set(), outputs=set()),
+    "polycom-cx300.bin": dict(
+        call_control=True,
+        inputs={("hook_switch", 1, 0, 1, "switch"), ("flash", 1, 1, 1, "switch"),
+                ("redial", 1, 2, 1, "switch"), ("phone_mute", 1, 4, 1, "toggle"),
+                ("programmable", 1, 5, 1, "switch")},
+        outputs={("off_hook", 2, 0, 1, "indicator")}),
+    "dell-sp325.bin": dict(
+        call_control=True,
+        inputs={("hook_switch", 5, 0, 1, "switch"), ("phone_mute", 5, 1, 1, "toggle"),
+                ("redial", 5, 2, 1, "toggle"), ("flash", 5, 3, 1, "toggle"),
+                ("programmable", 5, 7, 1, "switch")},
+        outputs={("off_hook", 5, 0, 1, "indicator"), ("mute", 5, 1, 1, "indicator"),
+                 ("ring", 5, 2, 1, "indicator"), ("hold", 5, 3, 1, "indicator"),
+                 ("microphone", 5, 4, 1, "indicator")}),
+    "razer-rz19-0229-gaming-microphone.bin": dict(
+        call_control=False, reason="declared constant",
+        inputs={("hook_switch", 2, 0, 1, "switch")}, outputs=set()),
+    "boya-mini2-receiver.bin": dict(
+        call_control=True,
+        inputs={("hook_switch", 7, 0, 1, "switch"), ("flash", 7, 8, 1, "toggle"),
+                ("phone_mute", 7, 9, 1, "toggle"), ("programmable", 7, 15, 1, "momentary")},
+        outputs={("off_hook", 7, 1, 1, "indicator"), ("ring", 7, 2, 1, "indicator"),
+                 ("hold", 7, 7, 1, "indicator"), ("microphone", 7, 8, 1, "indicator"),
+                 ("mute", 7, 14, 1, "indicator")}),
+    "apple-lightning-earpods.bin": dict(call_control=False, reason="no Hook Switch",
+                                        inputs={("flash", 0, 0, 1, "switch")}, outputs=set()),
+    "apple-third-party-earbuds.bin": dict(call_control=False, reason="no telephony collection",
+                                          inputs=set(), outputs=set()),
 }
 
 
@@ -57,6 +85,45 @@ def test_jabra_constant_flagged_hook_switch_is_still_call_control():
     assert any("declared constant" in w for w in caps.warnings)
     # The vendor page 0xFF30 mirror of the same usages is not mistaken for telephony.
     assert {c.report_id for c in caps.inputs} == {2}
+
+
+@pytest.mark.parametrize("name", ["jabra-link380c.bin", "boya-mini2-receiver.bin"])
+def test_constant_flagged_inputs_beside_data_indicators_are_read_with_a_warning(name):
+    """Both flag every telephony input constant but drive Off-Hook/Ring LEDs as data."""
+    caps = find_controls(descriptor(name))
+    assert caps.call_control and all(c.constant for c in caps.inputs if c.name != "programmable")
+    assert not any(c.constant for c in caps.output("off_hook") + caps.output("ring"))
+    assert caps.warnings == ("Hook Switch is declared constant; read anyway because the device has "
+                             "call-state indicators",)
+
+
+def test_gaming_microphone_with_a_constant_hook_switch_is_refused():
+    """Razer RZ19-0229: a telephony collection holding only a constant Hook Switch, no LEDs."""
+    data = descriptor("razer-rz19-0229-gaming-microphone.bin")
+    caps = find_controls(data)
+    assert [c.constant for c in caps.input("hook_switch")] == [True] and caps.outputs == ()
+    with pytest.raises(DescriptorError, match="declared constant.*gaming"):
+        require_call_control(data)
+
+
+def test_phone_with_controls_in_logical_sub_collections_and_a_vendor_collection():
+    """Polycom CX300: hook/LED reports sit in Logical collections under Phone; 0xFF99 is ignored."""
+    caps = find_controls(descriptor("polycom-cx300.bin"))
+    desc = caps.descriptor
+    assert caps.telephony_collections == (0x000B0001,)
+    hook = caps.input("hook_switch")[0]
+    field = next(f for f in desc.fields if f.kind == "input" and 0x000B0020 in f.usages)
+    assert desc.collections[field.collections[-1]].kind == "logical" and hook.collection == 0
+    assert {c.report_id for c in caps.inputs} == {1} and {c.report_id for c in caps.outputs} == {2}
+    assert any(c.usage_page == 0xFF99 and c.kind == "application" for c in desc.collections)
+
+
+def test_hook_switch_outside_a_telephony_collection_is_named_in_the_refusal():
+    """Third-party earbuds (Apple's IOHIDFamily test) put a Hook Switch in Consumer Control."""
+    with pytest.raises(DescriptorError, match="Hook Switch lies outside any telephony collection"):
+        require_call_control(descriptor("apple-third-party-earbuds.bin"))
+    caps = find_controls(descriptor("belkin-nostromo-speedpad-mouse.bin"))
+    assert "Hook Switch" not in caps.reason
 
 
 def test_constant_hook_switch_without_indicators_is_refused_with_the_reason():

@@ -14,7 +14,7 @@ REAL = sorted(p.name for p in DATA.glob("*.bin"))
 
 
 def test_there_are_real_descriptors_to_test():
-    assert len(REAL) >= 5
+    assert len(REAL) >= 11
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -42,6 +42,16 @@ def test_jabra_link380c_layout_report_2():
     assert 0xFF30FFFB in next(f for f in desc.fields if f.report_id == 4 and f.kind == "input").usages
     big = next(f for f in desc.fields if f.report_id == 5 and f.kind == "output")
     assert big.buffered_bytes and big.size == 8 and big.count == 62
+
+
+def test_short_usages_keep_the_page_they_were_declared_on():
+    """Linux semantics: Flash stays Telephony, Volume stays Consumer, though a vendor page follows."""
+    desc = parse_descriptor(descriptor("apple-lightning-earpods.bin"))
+    buttons = next(f for f in desc.fields if not f.constant)
+    assert buttons.usages == (0x000B0021, 0x000C00EA, 0x000C00E9, 0xFF070001)
+    # A usage written before its Usage Page (last in the list) takes that later page.
+    late = parse_descriptor(bytes.fromhex("050c 0901 a101 0920 050b 1500 2501 7501 9501 8102 c0"))
+    assert late.fields[0].usages == (0x000B0020,)
 
 
 def test_flags_are_decoded():
