@@ -148,3 +148,27 @@ class PbxLeg:
 
 Event = (ProtocolError | Ring | CallerId | CallStatus | CallConnected | CallEnded | CommandResult
          | AvayaSmdrRecord | PanasonicSmdrRecord | PbxLeg)
+
+
+# ---- headsets (USB HID telephony page over hidraw) ------------------------------------------
+# Each is a request from the agent at the headset; the host owns call state and answers with LEDs.
+
+@dataclass(frozen=True, slots=True)
+class HookSwitch:
+    """The user asks for this hook state (toggle controls already resolved against host state)."""
+    off_hook: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneMute:
+    """The user asks for this microphone mute state (a toggle press means "not the host's mute")."""
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeadsetButton:
+    """A momentary call button was pressed: "flash" | "redial" | "programmable"."""
+    button: str
+
+
+Event = Event | HookSwitch | PhoneMute | HeadsetButton

@@ -68,6 +68,12 @@ KINDS: dict[str, DeviceKind] = {
                    "firmware_bridge.at.emulator:VoiceModemEmulator",
                    "V.253 landline voice modem with caller ID on a serial port",
                    "hw_tests.checks_lines:line_device_check", "line(s)"),
+        DeviceKind("headset", "headset", "", "headset",
+                   "firmware_bridge.headset.settings:HeadsetSettings",
+                   "firmware_bridge.headset.driver:HeadsetDriver",
+                   "firmware_bridge.headset.emulator:HeadsetEmulator",
+                   "USB telephony headset (HID telephony page) on /dev/hidrawN",
+                   "hw_tests.checks_headsets:headset_device_check", "headset(s)"),
     )
 }
 
