@@ -62,6 +62,12 @@ KINDS: dict[str, DeviceKind] = {
                    "firmware_bridge.at.driver:LineDriver",
                    "firmware_bridge.at.emulator:VoiceModemEmulator",
                    "V.253 landline voice modem with caller ID on a serial port"),
+        DeviceKind("alpha", "wallboard", "", "wallboard",
+                   "firmware_bridge.wallboard.settings:WallboardSettings",
+                   "firmware_bridge.wallboard.driver:WallboardDriver",
+                   "firmware_bridge.wallboard.emulator:SignEmulator",
+                   "Alpha (M-Protocol) LED wallboard on RS-232 or RS-485; signs sharing a port "
+                   "share one driver (settings.group_by_port)"),
     )
 }
 
