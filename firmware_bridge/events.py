@@ -172,3 +172,43 @@ class HeadsetButton:
 
 
 Event = Event | HookSwitch | PhoneMute | HeadsetButton
+
+
+# ---- wallboards (Alpha signs: firmware_bridge.wallboard) ---------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SignAck:
+    """ACK (ok) or NAK from an Alpha 2.0+ sign, with its status byte (None: the sign sent none).
+
+    reasons name the status bits set besides 0x40: "illegal command or label", "checksum error",
+    "buffer overflow", "serial timeout", "framing error", "parity error".
+    """
+    ok: bool
+    status: int | None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignFile:
+    """One entry of a sign's memory table. kind: "text" | "string" | "dots"."""
+    label: str
+    kind: str
+    locked: bool
+    size: int
+    times: str               # TEXT start/stop time codes, "0000" for STRING, colour depth for DOTS
+
+
+@dataclass(frozen=True, slots=True)
+class SignMemoryTable:
+    """The sign's answer to F$ (read memory configuration)."""
+    entries: tuple[SignFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SignString:
+    """The sign's answer to H<label> (read STRING file)."""
+    label: str
+    data: bytes
+
+
+Event = Event | SignAck | SignMemoryTable | SignString

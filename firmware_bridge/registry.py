@@ -74,6 +74,13 @@ KINDS: dict[str, DeviceKind] = {
                    "firmware_bridge.headset.emulator:HeadsetEmulator",
                    "USB telephony headset (HID telephony page) on /dev/hidrawN",
                    "hw_tests.checks_headsets:headset_device_check", "headset(s)"),
+        DeviceKind("alpha", "wallboard", "", "wallboard",
+                   "firmware_bridge.wallboard.settings:WallboardSettings",
+                   "firmware_bridge.wallboard.driver:WallboardDriver",
+                   "firmware_bridge.wallboard.emulator:SignEmulator",
+                   "Alpha (M-Protocol) LED wallboard on RS-232 or RS-485; signs sharing a port "
+                   "share one driver (settings.group_by_port)",
+                   "hw_tests.checks_wallboards:wallboard_device_check", "wallboard(s)"),
     )
 }
 
