@@ -184,7 +184,7 @@ class AgeReader:
         verify_mac(file_key, self.header)
         nonce = _read_exact(src, NONCE_SIZE)
         if len(nonce) < NONCE_SIZE:
-            raise Truncated("the file ends before the payload nonce: cut right after the header")
+            raise HeaderError("the file ends before the payload nonce: cut right after the header")
         self._aead = ChaCha20Poly1305(payload_key(file_key, nonce))
         self.payload_offset = self.header.length + NONCE_SIZE
         self.truncated = False
@@ -233,13 +233,13 @@ class AgeReader:
                 self.dropped_bytes = len(cur)      # salvage: an incomplete last chunk is the cut
                 self._cut("the last chunk is incomplete")
                 return
-            if final and nxt:
-                raise TrailingData(f"data after the final chunk (chunk {i}): the file was extended or joined "
-                                   f"with another")
             if final and not plain and i > 0:
                 raise ChunkCorrupted(f"chunk {i} is an empty final chunk, which the format forbids")
             self.chunks_read, self.plaintext_bytes = i + 1, self.plaintext_bytes + len(plain)
-            yield plain
+            yield plain                            # authentic on its own, like every chunk before it
+            if final and nxt:
+                raise TrailingData(f"data after the final chunk (chunk {i}): the file was extended or joined "
+                                   f"with another")
             if final:
                 self.finished = True
                 return

@@ -146,7 +146,7 @@ def test_truncation_is_an_error_and_salvage_keeps_the_authentic_chunks(keys):
     assert reader.truncated and reader.dropped_bytes == 5000
     assert age_decrypt(keys.identity_file, at_edge).returncode != 0
 
-    with pytest.raises(Truncated, match="before the payload nonce"):
+    with pytest.raises(HeaderError, match="before the payload nonce"):
         decrypt(sealed[:payload_offset(sealed) - 3], ids)
     with pytest.raises(HeaderError, match="ends inside the header"):
         decrypt(sealed[:40], ids)
