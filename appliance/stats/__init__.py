@@ -1,0 +1,1 @@
+"""Queue statistics: published definitions (docs/queue-stats.md), live figures, KPI alerts, central recompute."""
