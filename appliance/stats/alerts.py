@@ -106,9 +106,10 @@ class AlertTracker:
     def clear_queue(self, queue: str) -> list[Alert]:
         """The queue is gone (removed from the configuration): clear whatever it had raised."""
         out = []
-        for (q, kpi) in [k for k in self._raised if k[0] == queue]:
-            old = self._raised.pop((q, kpi))
-            out.append(Alert(q, kpi, CLEARED, None, old.threshold, _text(q, kpi, CLEARED, None, 0, 0)))
+        for key in [k for k in sorted(self._raised) if k[0] == queue]:
+            old = self._raised.pop(key)
+            out.append(Alert(queue, old.kpi, CLEARED, None, old.threshold,
+                             f"{queue}: queue no longer configured; {_LABELS[old.kpi]} alert cleared"))
         return out
 
     def active(self) -> list[Alert]:

@@ -54,6 +54,7 @@ class LiveInputs:
     waiting: Mapping[str, tuple[float, ...]]
     agents: tuple[AgentInput, ...]
     line_queues: frozenset[str]
+    fed: frozenset[str]           # queues a line or an agent feeds (a waiting call implies a line)
 
     @classmethod
     def build(cls, waiting: Mapping[str, Iterable[float | datetime]] | None = None,
@@ -66,19 +67,16 @@ class LiveInputs:
             else:
                 dropped += 1
         starts = {q: tuple(to_posix(t) for t in ts) for q, ts in (waiting or {}).items() if q}
-        return cls(starts, tuple(kept), frozenset(q for q in line_queues if q)), dropped
-
-    def fed_queues(self) -> set[str]:
-        """Queues a line or an agent feeds (a waiting call implies a line): the others are SMDR-only."""
-        fed = set(self.line_queues) | {q for q, ts in self.waiting.items() if ts}
-        for a in self.agents:
+        lines = frozenset(q for q in line_queues if q)
+        fed = set(lines) | {q for q, ts in starts.items() if ts}
+        for a in kept:
             fed.update(q for q in a.queues if q)
-        return fed
+        return cls(starts, tuple(kept), lines, frozenset(fed)), dropped
 
 
 def live_figures(queue: str, inputs: LiveInputs, now: float) -> LiveFigures:
     """The queue's live figures at `now` (POSIX seconds)."""
-    if queue not in inputs.fed_queues():
+    if queue not in inputs.fed:
         return LiveFigures(queue, live_available=False)
     counts = dict.fromkeys(AGENT_STATES, 0)
     for a in inputs.agents:

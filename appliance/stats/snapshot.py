@@ -58,12 +58,13 @@ class QueueStatsEngine:
     per (site_id, key)) and the live state (`set_live`, whenever it changes); read `snapshot(now)`,
     `alerts(now)` (changes only) and `to_pb(now)`. Days are the site's calendar days in `tz`; today's
     and yesterday's figures are kept (`day_stats`), older days are the central's business.
-    The settings are fixed for an engine: on a configuration change build a new one and `load`
-    today's records from the store into it (the same call restores the figures after a restart).
+    The settings are fixed for an engine: on a configuration change build a new one, passing the
+    old one's `alert_state` (so raised alerts still get their clear), and `load` today's records
+    from the store into it (the same call restores the figures after a restart).
     """
 
     def __init__(self, settings: Iterable[QueueSettings] | Mapping[str, QueueSettings] = (), *,
-                 tz: tzinfo, clock: Callable[[], float]):
+                 tz: tzinfo, clock: Callable[[], float], alert_state: AlertTracker | None = None):
         self.settings = by_name(settings)
         self.tz = tz
         self.clock = clock
@@ -71,7 +72,7 @@ class QueueStatsEngine:
         self._days: dict[date, _Day] = {}
         self._window: dict[str, list[Offer]] = {}     # per queue, sorted by start
         self._live, _ = LiveInputs.build()
-        self._alerts = AlertTracker()
+        self.alert_state = alert_state if alert_state is not None else AlertTracker()
         self._day_cache: list[tuple[float, float, date]] = []
 
     # ---- input ---------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class QueueStatsEngine:
 
     def queues(self, now: float) -> list[str]:
         today = self._days.get(local_date(now, self.tz))
-        names = set(self.settings) | set(self._live.fed_queues())
+        names = set(self.settings) | set(self._live.fed)
         names |= {q for q, offers in self._window.items() if offers}
         if today is not None:
             names |= set(today.counts)
@@ -169,17 +170,20 @@ class QueueStatsEngine:
         queue has only the service-level alert (a raised live alert clears if the live feed goes).
         """
         out = []
-        for q, snap in self.snapshot(now).items():
+        snaps = self.snapshot(now)
+        for q, snap in snaps.items():
             live = snap.live
             values = {"service_level_pct": snap.window.service_level_pct,
                       "longest_wait_s": (live.longest_wait_now_s or 0.0) if live.live_available else None,
                       "waiting": live.waiting}
-            out += self._alerts.update(q, snap.settings, values)
+            out += self.alert_state.update(q, snap.settings, values)
+        for q in sorted({a.queue for a in self.alert_state.active()} - set(snaps)):
+            out += self.alert_state.clear_queue(q)      # raised under settings this engine no longer has
         return out
 
     def active_alerts(self) -> list[Alert]:
         """Alerts raised and not yet cleared (what a SiteSnapshot carries)."""
-        return self._alerts.active()
+        return self.alert_state.active()
 
     def to_pb(self, now: float | datetime | None = None) -> list:
         """appliance.v1.live_pb2.QueueStats of every queue at `now`."""

@@ -91,3 +91,22 @@ def test_engine_alerts_on_the_injected_clock():
     assert (sl_clear.kpi, sl_clear.level, sl_clear.value) == ("service_level_pct", CLEARED, 75.0)
     clock.set(timedelta(hours=2).total_seconds())                  # the window empties: nothing measured
     assert engine.alerts() == [] and engine.active_alerts() == []
+
+
+def test_a_new_engine_after_a_config_change_clears_what_the_old_one_raised():
+    clock = Clock()
+    old = QueueStatsEngine([Q, QueueSettings("pbx", alert_service_level_pct=90)], tz=UTC, clock=clock)
+    old.set_live(waiting={"sales": [T0]})
+    old.record_finished(call("abandoned", start=-60, ring=40, queue="pbx"))
+    clock.set(120)
+    assert sorted((a.queue, a.kpi) for a in old.alerts()) == [("pbx", "service_level_pct"),
+                                                               ("sales", "longest_wait_s")]
+    # "pbx" removed from the configuration; "sales" keeps its queue but drops the wait alert
+    new = QueueStatsEngine([QueueSettings("sales", alert_waiting=5)], tz=UTC, clock=clock,
+                           alert_state=old.alert_state)
+    new.set_live(waiting={"sales": [T0]})
+    cleared = new.alerts()
+    assert [(a.queue, a.kpi, a.level) for a in cleared] == [("sales", "longest_wait_s", CLEARED),
+                                                            ("pbx", "service_level_pct", CLEARED)]
+    assert "switched off" in cleared[0].text and "no longer configured" in cleared[1].text
+    assert new.active_alerts() == []
