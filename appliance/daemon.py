@@ -9,13 +9,13 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .calls import CallTracker, DeviceInfo
-from .config import Config, LineConfig, PbxConfig
-from .devices import Backoff, SerialDeviceRunner, TcpFeedRunner
-from .ingest import Ingest, iso as _iso, utc_now as _utc_now
-from .queue_stats import QueueStats
-from .store import Store
-from .store_writer import StoreWriter
+from appliance.calls.tracker import CallTracker, DeviceInfo
+from appliance.config.schema import Config, LineConfig, PbxConfig
+from appliance.devices.runner import Backoff, SerialDeviceRunner, TcpFeedRunner
+from appliance.ingest import Ingest, iso as _iso, utc_now as _utc_now
+from appliance.stats.queue_stats import QueueStats
+from appliance.store.store import Store
+from appliance.store.writer import StoreWriter
 
 log = logging.getLogger("appliance.daemon")
 
@@ -108,7 +108,7 @@ class Daemon:
     def _reload(self) -> None:
         """SIGHUP: re-read the config. The log level applies at once; anything else needs a restart
         (devices hold ports and the store holds the data dir), and the log says which sections."""
-        from .config import ConfigError, load_config
+        from appliance.config.schema import ConfigError, load_config
         if self.notifier:
             self.notifier.reloading()
         try:
@@ -128,7 +128,7 @@ class Daemon:
             self.notifier.ready()
 
     async def _start_control(self) -> None:
-        from .control import ControlServer
+        from appliance.ops.control import ControlServer
         path = self.config.control_socket
         self.control = ControlServer(path, {"status": self.status})
         try:
@@ -142,7 +142,7 @@ class Daemon:
         listen = self.config.metrics.listen
         if not listen:
             return
-        from .metrics import start_metrics
+        from appliance.ops.metrics import start_metrics
         try:
             self._metrics = start_metrics(listen, self.status)
         except OSError as exc:
@@ -152,7 +152,7 @@ class Daemon:
         """Pings WATCHDOG=1 only while the loop, the store writer and the sync make progress."""
         if self.notifier is None or not self.notifier.watchdog_interval():
             return None
-        from .watchdog import Watchdog
+        from appliance.ops.watchdog import Watchdog
         components = {"event-loop": lambda: self._loop_progress,
                       "store-writer": lambda: self.writer.last_progress}
         if self.sync is not None:
@@ -343,7 +343,7 @@ class Daemon:
         central = self.config.central
         if not central.endpoints:
             return
-        from .sync import SyncClient, SyncConfig
+        from appliance.sync.client import SyncClient, SyncConfig
         sc = SyncConfig(endpoints=central.endpoints, ca_file=central.ca_file, cert_file=central.cert_file,
                         key_file=central.key_file, plaintext=central.plaintext, batch_size=central.batch_size,
                         max_in_flight_batches=central.max_in_flight_batches,

@@ -9,12 +9,12 @@ from typing import Callable
 
 from firmware_bridge.events import ProtocolError
 
-from .calls import CallTracker, DeviceInfo
-from .logsetup import BurstLimiter
-from .masking import mask_text
-from .queue_stats import QueueStats
-from .store import AddResult, RejectedRaw
-from .store_writer import StoreWriter
+from appliance.calls.tracker import CallTracker, DeviceInfo
+from appliance.ops.logsetup import BurstLimiter
+from appliance.ops.masking import mask_text
+from appliance.stats.queue_stats import QueueStats
+from appliance.store.store import AddResult, RejectedRaw
+from appliance.store.writer import StoreWriter
 
 log = logging.getLogger("appliance.daemon")
 

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.stats.live import AgentInput
 from appliance.stats.recompute import recompute_day
 from appliance.stats.settings import QueueSettings

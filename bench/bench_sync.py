@@ -28,10 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from appliance.pki import init_pki  # noqa: E402
-from appliance.records import CallRecord  # noqa: E402
+from appliance.ops.pki import init_pki  # noqa: E402
+from appliance.calls.record import CallRecord  # noqa: E402
 from appliance.store import Store  # noqa: E402
-from appliance.store_writer import StoreWriter  # noqa: E402
+from appliance.store import StoreWriter  # noqa: E402
 from appliance.sync import SyncClient, SyncConfig  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, TestPki  # noqa: E402
 from tests.helpers.tcp_proxy import TcpProxy  # noqa: E402
@@ -138,7 +138,7 @@ def child_drain(spec: dict) -> None:
 
 
 def _cert_paths(spec: dict):
-    from appliance.pki import CertPaths
+    from appliance.ops.pki import CertPaths
     return CertPaths(Path(spec["cert"]), Path(spec["key"]))
 
 

@@ -12,8 +12,8 @@ from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from appliance.config import CentralConfig
-from appliance.endpoints import split_endpoint
-from appliance.pki import site_id_from_cert
+from appliance.sync.endpoints import split_endpoint
+from appliance.ops.pki import site_id_from_cert
 
 from .result import CheckResult, Finding, Status, combine
 

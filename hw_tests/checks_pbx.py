@@ -8,7 +8,7 @@ from typing import Callable
 import psutil
 
 from appliance.config import PbxConfig
-from appliance.endpoints import split_endpoint
+from appliance.sync.endpoints import split_endpoint
 from firmware_bridge.exceptions import DeviceError
 
 from .checks_devices import missing_port, open_failure, other_openers, record_age

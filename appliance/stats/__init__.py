@@ -1,1 +1,1 @@
-"""Queue statistics: published definitions (docs/queue-stats.md), live figures, KPI alerts, central recompute."""
+"""Queue statistics and KPI alerts from calls and agents (definitions: docs/queue-stats.md)."""

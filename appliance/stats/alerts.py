@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .settings import QueueSettings
+from appliance.stats.settings import QueueSettings
 
 KPIS = ("longest_wait_s", "service_level_pct", "waiting")
 RAISED, CLEARED = "raised", "cleared"

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
-from appliance.records import DISPOSITIONS, CallRecord
+from appliance.calls.record import DISPOSITIONS, CallRecord
 
-from .settings import QueueSettings
+from appliance.stats.settings import QueueSettings
 
 ANSWERED, ABANDONED, UNANSWERED = "answered", "abandoned", "unanswered"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, tzinfo
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 
-from .periods import InvalidRecord, PeriodCounts, PeriodStats, day_bounds, offer_of
-from .settings import QueueSettings, by_name, settings_for
+from appliance.stats.periods import InvalidRecord, PeriodCounts, PeriodStats, day_bounds, offer_of
+from appliance.stats.settings import QueueSettings, by_name, settings_for
 
 
 def instant(when: float | date | datetime, tz: tzinfo) -> float:

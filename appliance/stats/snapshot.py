@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Callable
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 
-from .alerts import Alert, AlertTracker
-from .live import AgentInput, LiveFigures, LiveInputs, live_figures, to_posix
-from .periods import InvalidRecord, Offer, PeriodCounts, PeriodStats, day_bounds, local_date, offer_of
-from .settings import QueueSettings, by_name, settings_for
+from appliance.stats.alerts import Alert, AlertTracker
+from appliance.stats.live import AgentInput, LiveFigures, LiveInputs, live_figures, to_posix
+from appliance.stats.periods import InvalidRecord, Offer, PeriodCounts, PeriodStats, day_bounds, local_date, offer_of
+from appliance.stats.settings import QueueSettings, by_name, settings_for
 
 COUNTERS = ("counted", "not_offered", "duplicate", "invalid", "out_of_range", "bad_agent_state")
 

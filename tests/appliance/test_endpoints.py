@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.endpoints import BackoffPolicy, EndpointSelector, is_loopback, split_endpoint
+from appliance.sync.endpoints import BackoffPolicy, EndpointSelector, is_loopback, split_endpoint
 
 PRIMARY, STANDBY, THIRD = "10.0.0.1:7443", "10.0.0.2:7443", "10.0.0.3:7443"
 

@@ -6,8 +6,8 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 from appliance.calls import CallTracker, DeviceInfo
-from appliance.queue_stats import QueueStats
-from appliance.records import CallRecord
+from appliance.stats.queue_stats import QueueStats
+from appliance.calls.record import CallRecord
 from firmware_bridge.events import CallConnected, CallEnded, CallerId, CallStatus, Ring
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone.utc)

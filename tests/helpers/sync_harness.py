@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.store import Store
 from appliance.sync import SyncClient, SyncConfig
 from tests.helpers.central_proc import CentralProcess, TestPki

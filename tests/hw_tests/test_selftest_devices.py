@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from appliance.config import LineConfig, PbxConfig
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.store import Store
 from firmware_bridge.at.emulator import GsmModemEmulator, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort

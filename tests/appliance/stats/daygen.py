@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from appliance.calls import CallTracker, DeviceInfo
-from appliance.calltime import local_to_utc
-from appliance.records import CallRecord
+from appliance.calls.tracker import CallTracker, DeviceInfo
+from appliance.common.time import local_to_utc
+from appliance.calls.record import CallRecord
 from appliance.stats.settings import QueueSettings
 from firmware_bridge.events import (AvayaSmdrRecord, CallConnected, CallEnded, CallerId, CommandResult,
                                     Ring)

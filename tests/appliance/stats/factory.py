@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.central.db import CentralDb, RecordRow
-from appliance.convert import from_pb, to_pb
-from appliance.records import CallRecord
+from appliance.sync.convert import from_pb, to_pb
+from appliance.calls.record import CallRecord
 from appliance.stats.periods import PeriodStats
 from appliance.stats.recompute import recompute, recompute_day
 from appliance.stats.snapshot import QueueStatsEngine

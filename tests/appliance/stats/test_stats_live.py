@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from appliance.calls import CallTracker, DeviceInfo
+from appliance.calls.tracker import CallTracker, DeviceInfo
 from appliance.stats.live import AgentInput, LiveInputs, live_figures, waiting_from_calls
 from firmware_bridge.events import CallConnected, CallerId, Ring
 from tests.appliance.stats.factory import T0

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from appliance.calls import CallTracker, DeviceInfo
+from appliance.calls.tracker import CallTracker, DeviceInfo
 from appliance.stats.periods import InvalidRecord
 from appliance.stats.recompute import recompute, recompute_day
 from appliance.stats.settings import QueueSettings

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .records import FIELD_NAMES, CallRecord, recording_from_dict
-from .store_schema import migrate
+from appliance.calls.record import FIELD_NAMES, CallRecord, recording_from_dict
+from appliance.store.schema import migrate
 
 log = logging.getLogger("appliance.store")
 

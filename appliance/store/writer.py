@@ -9,8 +9,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .records import CallRecord
-from .store import AddResult, RejectedRaw, Store, StoreError
+from appliance.calls.record import CallRecord
+from appliance.store.store import AddResult, RejectedRaw, Store, StoreError
 
 log = logging.getLogger("appliance.store")
 

@@ -10,9 +10,9 @@ from uuid import uuid4
 from firmware_bridge.events import (AvayaSmdrRecord, CallConnected, CallEnded, CallerId, CallStatus,
                                     CommandResult, PanasonicSmdrRecord, Ring)
 
-from .calltime import as_utc, iso_utc
-from .records import CallRecord
-from .smdr_calls import SmdrCalls
+from appliance.common.time import as_utc, iso_utc
+from appliance.calls.record import CallRecord
+from appliance.calls.smdr import SmdrCalls
 
 LINE_KINDS = ("gsm", "voice-modem")
 SMDR_KINDS = ("avaya-ipo", "panasonic")

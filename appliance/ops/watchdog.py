@@ -7,9 +7,9 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
-from appliance.notify import Notifier
+from appliance.ops.notify import Notifier
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("appliance.watchdog")
 
 
 class Watchdog:

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .config import load_config
+from appliance.config.schema import load_config
 
 log = logging.getLogger("appliance.demo")
 
@@ -257,8 +257,8 @@ def _render(daemon, centrals: list[Central], workdir: Path, started: float):
 
 
 def run_demo(args) -> int:
-    from .daemon import Daemon
-    from .logsetup import setup_logging
+    from appliance.daemon import Daemon
+    from appliance.ops.logsetup import setup_logging
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="appliance-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "demo.log").touch()
@@ -274,7 +274,7 @@ def run_demo(args) -> int:
     centrals: list[Central] = []
     pki = None
     if not args.no_central:
-        from .pki import init_pki
+        from appliance.ops.pki import init_pki
         pki = workdir / "pki"
         if not (pki / "site.pem").exists():
             init_pki(pki, "demo-site")

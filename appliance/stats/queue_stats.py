@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from .calls import CallTracker
-from .records import CallRecord
+from appliance.calls.tracker import CallTracker
+from appliance.calls.record import CallRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from appliance.records import (DIRECTIONS, DISPOSITIONS, RECORDING_STATUSES, CallRecord, PciPause,
+from appliance.calls.record import (DIRECTIONS, DISPOSITIONS, RECORDING_STATUSES, CallRecord, PciPause,
                                Recording, RecordingSegment)
 from appliance.v1 import cdr_pb2, sync_pb2
 

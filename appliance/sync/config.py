@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.endpoints import is_loopback, split_endpoint
+from appliance.sync.endpoints import is_loopback, split_endpoint
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Callable
 
 from firmware_bridge.events import AvayaSmdrRecord, PanasonicSmdrRecord
 
-from .calltime import iso_utc, local_to_utc
-from .records import CallRecord
+from appliance.common.time import iso_utc, local_to_utc
+from appliance.calls.record import CallRecord
 
 if TYPE_CHECKING:
-    from .calls import DeviceInfo
+    from appliance.calls.tracker import DeviceInfo
 
 _NUMBERISH = re.compile(r"^\+?[\d\s\-*#]+$")
 

@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .endpoints import is_loopback, split_endpoint
+from appliance.sync.endpoints import is_loopback, split_endpoint
 
 DEFAULT_CONFIG_PATH = "/etc/appliance/appliance.toml"
 SECRET_KEYS = {"sim_pin"}

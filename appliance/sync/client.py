@@ -15,12 +15,13 @@ from typing import Awaitable, Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from appliance import __version__, convert
-from appliance.endpoints import BackoffPolicy, EndpointSelector
-from appliance.logsetup import BurstLimiter
-from appliance.masking import mask_text
-from appliance.sync_config import SyncConfig
-from appliance.sync_tls import diagnose_tls, load_credentials
+from appliance import __version__
+from appliance.sync import convert
+from appliance.sync.endpoints import BackoffPolicy, EndpointSelector
+from appliance.ops.logsetup import BurstLimiter
+from appliance.ops.masking import mask_text
+from appliance.sync.config import SyncConfig
+from appliance.sync.tls import diagnose_tls, load_credentials
 from appliance.v1 import sync_pb2
 
 __all__ = ["SyncClient", "SyncConfig"]

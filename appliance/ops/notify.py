@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Mapping
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("appliance.notify")
 
 # `systemctl status` shows STATUS= on one line; keep it readable there.
 STATUS_MAX_CHARS = 200

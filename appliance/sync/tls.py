@@ -6,8 +6,8 @@ import ssl
 
 import grpc
 
-from appliance.endpoints import split_endpoint
-from appliance.sync_config import SyncConfig
+from appliance.sync.endpoints import split_endpoint
+from appliance.sync.config import SyncConfig
 
 
 def load_credentials(config: SyncConfig) -> grpc.ChannelCredentials:

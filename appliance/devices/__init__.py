@@ -1,0 +1,1 @@
+"""Device runners: put firmware_bridge drivers on the event loop, reconnect with back-off, report UP/DOWN."""
