@@ -1,1 +1,1 @@
-"""Queue statistics and KPI alerts from calls and agents."""
+"""Queue statistics and KPI alerts from calls and agents (definitions: docs/queue-stats.md)."""
