@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..records import RecordingSegment
+from appliance.calls.record import RecordingSegment
 from .age import AgeError, AgeKeyError, AgeWriter, Recipient
 from .segment_meta import PART_SUFFIX, SAMPLE_BYTES, SegmentMeta, inspect
 

@@ -14,7 +14,7 @@ from appliance.audio.age_keys import bech32_encode
 from appliance.audio.segment_meta import STANZA_TYPE, SegmentMeta, inspect
 from appliance.audio.segments import RecordingRefused, SegmentWriter, segment_name
 from appliance.audio.vector import build
-from appliance.records import RecordingSegment
+from appliance.calls.record import RecordingSegment
 
 RATE = 8000
 FRAME = 4

@@ -16,8 +16,9 @@ from appliance.calls.record import CallRecord
 from appliance.stats.settings import QueueSettings
 from firmware_bridge.events import (AvayaSmdrRecord, CallConnected, CallEnded, CallerId, CommandResult,
                                     Ring)
+from firmware_bridge.smdr.legs import leg_reader
 from firmware_bridge.smdr import avaya, panasonic
-from firmware_bridge.smdr.calls import avaya_call_end, generate_avaya_calls, generate_panasonic_calls
+from firmware_bridge.smdr.traffic import avaya_call_end, generate_avaya_calls, generate_panasonic_calls
 
 SITE = "site-a"
 TZ = ZoneInfo("Europe/London")
@@ -71,7 +72,7 @@ def panasonic_evening(seed: int, tracker: CallTracker) -> list[Emitted]:
     """A Panasonic PBX on queue "billing" from 17:00 until after midnight (printed lines, parsed)."""
     options = panasonic.PanasonicOptions(date_order="DMY", clock="24h")
     info = DeviceInfo(name="kx1", kind="panasonic", queue="billing", tz=TZ,
-                      to_datetime=lambda rec: panasonic.panasonic_end_time(rec, options))
+                      to_leg=leg_reader(options))
     out = []
     for call in generate_panasonic_calls(1500, start=_local(17), seed=seed, options=options):
         for rec in call:
