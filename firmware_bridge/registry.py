@@ -65,7 +65,7 @@ KINDS: dict[str, DeviceKind] = {
         DeviceKind("voice-modem", "line", "kind", "line",
                    "firmware_bridge.at.settings:LineSettings",
                    "firmware_bridge.at.driver:LineDriver",
-                   "firmware_bridge.at.emulator:VoiceModemEmulator",
+                   "firmware_bridge.at.voice_emulator:VoiceModemEmulator",
                    "V.253 landline voice modem with caller ID on a serial port",
                    "hw_tests.checks_lines:line_device_check", "line(s)"),
         DeviceKind("headset", "headset", "", "headset",

@@ -25,7 +25,8 @@ class DeviceState:
     last_event_at: float | None = None
     events: int = 0
     errors: int = 0
-    reconnects: int = 0
+    reconnects: int = 0          # times it was lost after being UP
+    open_attempts: int = 0       # opens tried (a missing device is retried with back-off)
     last_error: str = ""
 
     def as_dict(self, now: float) -> dict:
@@ -35,6 +36,7 @@ class DeviceState:
             "for_s": round(now - self.since, 1),
             "last_event_age_s": None if self.last_event_at is None else round(now - self.last_event_at, 1),
             "events": self.events, "errors": self.errors, "reconnects": self.reconnects,
+            "open_attempts": self.open_attempts,
             "last_error": self.last_error,
         }
 
@@ -76,6 +78,7 @@ class DeviceRunner:
         self._retry = None
         if self._closed:
             return
+        self.state.open_attempts += 1
         try:
             self.driver.open()
         except DeviceError as exc:
@@ -164,7 +167,7 @@ class DeviceRunner:
         delay = self._backoff.next()
         was_up = self.state.up
         if was_up or self.state.last_error != reason:
-            self.log.warning("%s: DOWN (%s); retrying in %.1fs", self.name, reason, delay)
+            self.log.warning("%s: DOWN (%s); retrying in %.2fs", self.name, reason, delay)
         if was_up:
             self.state.since = self._clock()
             if self._on_down:

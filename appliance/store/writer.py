@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from appliance.calls.record import CallRecord
+from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.store.store import AddResult, RejectedRaw, Store, StoreError
 
 log = logging.getLogger("appliance.store")
@@ -46,13 +47,14 @@ class StoreWriter:
 
     def __init__(self, store_factory: Callable[[], Store], *, max_batch: int = 2000,
                  on_error: Callable[[BaseException], None] | None = None, max_pending: int = 100_000,
-                 retry_delay: float = 0.5, retry_delay_max: float = 30.0, name: str = "store-writer"):
+                 retry: BackoffPolicy = BackoffPolicy(base_s=0.5, cap_s=30.0), name: str = "store-writer",
+                 clock: Callable[[], float] = time.monotonic):
         self._factory = store_factory
         self.max_batch = max_batch
         self.max_pending = max_pending
         self._on_error = on_error
-        self._retry_delay = retry_delay
-        self._retry_delay_max = retry_delay_max
+        self._retry = Backoff(retry)
+        self._clock = clock
         self._cond = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._waiting = 0          # records + rejected rows submitted and not yet durable
@@ -66,7 +68,7 @@ class StoreWriter:
         self.duplicates = 0
         self._failing = False
         self.last_error: str = ""
-        self.last_progress = time.monotonic()
+        self.last_progress = clock()
         self.last_commit: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -85,12 +87,12 @@ class StoreWriter:
         for r in job.rejected:
             if not isinstance(r, RejectedRaw):
                 raise TypeError(f"submit() takes RejectedRaw for rejected, not {type(r).__name__}")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             if self._closing:
                 raise StoreError("store writer is closed")
             while self._waiting and self._waiting + job.size > self.max_pending:
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - self._clock()
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining)
@@ -137,7 +139,7 @@ class StoreWriter:
         return {"healthy": self.healthy, "queue_depth": self.queue_depth, "errors": self.errors,
                 "last_error": self.last_error, "transactions": self.transactions,
                 "records_inserted": self.records_inserted, "duplicates": self.duplicates,
-                "since_progress_s": round(time.monotonic() - self.last_progress, 3)}
+                "since_progress_s": round(self._clock() - self.last_progress, 3)}
 
     def __enter__(self) -> "StoreWriter":
         return self
@@ -153,7 +155,7 @@ class StoreWriter:
             while not self._jobs:
                 if self._closing:
                     return None
-                self.last_progress = time.monotonic()
+                self.last_progress = self._clock()
                 self._cond.wait(self.IDLE_CHECK_S)
             batch, n = [], 0
             while self._jobs and (not batch or n + len(self._jobs[0].records) <= self.max_batch):
@@ -165,7 +167,6 @@ class StoreWriter:
     def _run(self) -> None:
         store: Store | None = None
         batch: list[_Job] | None = None
-        delay = self._retry_delay
         try:
             while True:
                 if batch is None:
@@ -181,11 +182,11 @@ class StoreWriter:
                     store = None
                     if self._closing:
                         return
-                    self._retry_wakeup.wait(delay)
-                    delay = min(delay * 2, self._retry_delay_max)
+                    self._retry_wakeup.wait(self._retry.next())
                     continue
                 self._committed(batch, results)
-                batch, delay = None, self._retry_delay
+                batch = None
+                self._retry.reset()
         finally:
             if batch:   # put an unwritten batch back so queue_depth and close() report it
                 with self._cond:
@@ -196,7 +197,7 @@ class StoreWriter:
     def _failed(self, exc: Exception, store: Store | None, batch: list[_Job]) -> None:
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
-        self.last_progress = time.monotonic()
+        self.last_progress = self._clock()
         if not self._failing:
             self._failing = True
             log.error("store writer: cannot write %d record(s): %s; keeping them queued and retrying",
@@ -213,7 +214,7 @@ class StoreWriter:
                 pass
 
     def _committed(self, batch: list[_Job], results: list[AddResult]) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self.last_progress = self.last_commit = now
         self.transactions += 1
         if self._failing:

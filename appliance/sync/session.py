@@ -4,15 +4,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import grpc
 
 from appliance.sync.aio import cancel_all, nothing, within
 from appliance.sync.storework import InFlight
-
-if TYPE_CHECKING:
-    from appliance.sync.client import SyncClient
 
 _WATCH_INTERVAL_S = 0.1
 
@@ -40,7 +37,8 @@ class Session:
 class SessionTasks:
     """The five tasks of one session; the first to finish ends it (an error, or a failback target)."""
 
-    def __init__(self, client: "SyncClient", session: Session, probes: dict):
+    def __init__(self, client: Any, session: Session, probes: dict):
+        """`client` is the SyncClient: its store threads, counters and wake-up event."""
         self.client = client
         self.config = client.config
         self.session = session

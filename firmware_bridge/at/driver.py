@@ -13,7 +13,8 @@ from ..base import Driver, serial_candidates
 from ..events import CallEnded, CallerId, CommandResult, Event, ProtocolError, Ring
 from ..exceptions import DeviceGone, DeviceTimeout, NotOpen
 from ..serialport import close_serial, open_serial, read_available, write_all
-from .protocol import KINDS, AtCodec, encode_command, split_fields
+from .identity import identify_line
+from .protocol import KINDS, AtCodec, encode_command
 
 log = logging.getLogger("firmware_bridge.at")
 
@@ -21,11 +22,6 @@ DEFAULT_TIMEOUT = 2.0
 CALL_COMMAND_TIMEOUT = 30.0          # ATA / ATD: a voice modem waits for the far end
 
 _DIAL_STRING = re.compile(r"^[0-9*#+ABCDabcdpPwWtT,]+$")
-_CME_SIM_STATE = {"10": "not inserted", "11": "SIM PIN", "12": "SIM PUK", "13": "SIM failure",
-                  "SIM NOT INSERTED": "not inserted", "SIM PIN REQUIRED": "SIM PIN",
-                  "SIM PUK REQUIRED": "SIM PUK", "SIM FAILURE": "SIM failure"}
-_CREG_STATE = {"0": "not registered", "1": "registered home", "2": "searching", "3": "denied",
-               "4": "unknown", "5": "registered roaming"}
 
 
 @dataclass
@@ -257,21 +253,8 @@ class LineDriver(Driver):
         return step.result
 
     def identify(self, timeout: float = DEFAULT_TIMEOUT) -> dict:
-        """Who is on the port. Raises DeviceTimeout if the device does not answer."""
-        if self.kind == "voice-modem":
-            info = self.command("ATI", timeout)
-            return {"kind": self.kind, "info": " ".join(info.lines) if info.ok else "",
-                    "manufacturer": _first_line(self.command("AT+GMI", timeout)),
-                    "model": _first_line(self.command("AT+GMM", timeout))}
-        identity = {"kind": self.kind,
-                    "manufacturer": _first_line(self.command("AT+CGMI", timeout)),
-                    "model": _first_line(self.command("AT+CGMM", timeout)),
-                    "revision": _first_line(self.command("AT+CGMR", timeout)),
-                    "imei": _imei(self.command("AT+CGSN", timeout))}
-        identity["sim"] = _sim_state(self.command("AT+CPIN?", timeout))
-        identity["signal"] = _signal(self.command("AT+CSQ", timeout))
-        identity["registration"] = _registration(self.command("AT+CREG?", timeout))
-        return identity
+        """Who is on the port (maker, model, IMEI, SIM, signal, registration). Raises DeviceTimeout."""
+        return identify_line(self, timeout)
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -416,46 +399,3 @@ def _loggable(command: str) -> str:
     if upper.startswith("ATD"):
         return "ATD<number>"
     return "AT+CPIN=<pin>" if upper.startswith("AT+CPIN=") else command
-
-
-def _strip_prefix(line: str) -> str:
-    return re.sub(r"^\+[A-Z]+:\s*", "", line, flags=re.IGNORECASE)
-
-
-def _first_line(result: CommandResult) -> str:
-    return _strip_prefix(result.lines[0]) if result.ok and result.lines else ""
-
-
-def _imei(result: CommandResult) -> str:
-    for line in result.lines if result.ok else ():
-        value = _strip_prefix(line).strip('"')
-        if value.isdigit():
-            return value
-    return ""
-
-
-def _sim_state(result: CommandResult) -> str:
-    """AT+CPIN? -> READY, SIM PIN, SIM PUK, not inserted, SIM failure, or "error: <result>"."""
-    if result.ok:
-        return _strip_prefix(result.lines[0]) if result.lines else "unknown"
-    detail = result.error.split(":", 1)[1].strip().upper() if ":" in result.error else ""
-    return _CME_SIM_STATE.get(detail, f"error: {result.error}")
-
-
-def _signal(result: CommandResult) -> dict:
-    """+CSQ: <rssi>,<ber>; rssi 0..31 maps to -113..-51 dBm in 2 dB steps, 99 = unknown."""
-    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
-    if not fields or len(fields) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
-        return {"rssi": None, "ber": None, "dbm": None}
-    rssi, ber = int(fields[0]), int(fields[1])
-    dbm = -113 + 2 * rssi if rssi <= 31 else None
-    return {"rssi": rssi, "ber": ber, "dbm": dbm}
-
-
-def _registration(result: CommandResult) -> str:
-    """+CREG: <n>,<stat>[,<lac>,<ci>] -> registered home / registered roaming / searching ..."""
-    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
-    if not fields:
-        return "unknown"
-    stat = fields[1] if len(fields) >= 2 else fields[0]
-    return _CREG_STATE.get(stat, "unknown")

@@ -39,7 +39,6 @@ def read_bits(data: bytes, offset: int, size: int, signed: bool = False) -> int:
 
 
 def write_bits(buf: bytearray, offset: int, size: int, value: int) -> None:
-    mask = (1 << size) - 1
     for i in range(size):
         byte, bit = divmod(offset + i, 8)
         if value >> i & 1:

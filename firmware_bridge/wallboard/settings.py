@@ -15,8 +15,8 @@ addresses. `group_by_port(entries)` checks that they agree on everything that be
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Iterable
 
 TEMPLATE_FIELDS = ("queue", "waiting", "longest_wait", "agents_available", "agents_on_call",
                    "agents_paused", "offered", "answered", "abandoned", "service_level",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from appliance.calls.record import FIELD_NAMES, CallRecord
+from appliance.common.backoff import BackoffPolicy
 from appliance.store import DB_NAME, AddResult, RejectedRaw, Store, StoreError
 from appliance.store import StoreWriter
 from appliance.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate
@@ -348,7 +349,7 @@ def test_a_full_disk_keeps_records_queued_until_space_returns(data_dir, caplog):
     cap = {"bytes": 64 * 1024}
     failures: list[BaseException] = []
     writer = StoreWriter(lambda: Store(data_dir, site_id=SITE, check=False, max_db_bytes=cap["bytes"]),
-                         on_error=failures.append, retry_delay=0.01, retry_delay_max=0.05)
+                         on_error=failures.append, retry=BackoffPolicy(base_s=0.01, cap_s=0.05))
     try:
         with caplog.at_level(logging.WARNING, logger="appliance.store"):
             big = [rec(i, raw="x" * 4000) for i in range(100)]

@@ -13,7 +13,7 @@ from firmware_bridge.at.settings import LineSettings
 from firmware_bridge.smdr.settings import PbxSettings
 from appliance.calls.record import CallRecord
 from appliance.store import Store
-from firmware_bridge.at.emulator import GsmModemEmulator, VoiceModemEmulator
+from firmware_bridge.at import GsmModemEmulator, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort
 from firmware_bridge.serialport import open_serial
 from firmware_bridge.smdr.receiver import AvayaReceiver
