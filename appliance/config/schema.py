@@ -2,7 +2,7 @@
 
 Device tables (`[[pbx]]`, `[[line]]`, ...) are not listed here: each device kind brings its own
 settings dataclass through firmware_bridge.registry. Stages bring theirs too (CentralConfig from
-appliance.sync, QueueConfig from appliance.stats); this module puts them together.
+appliance.sync, QueueSettings from appliance.stats); this module puts them together.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.stats.settings import QueueSettings, by_name, settings_for
 from appliance.sync.config import CentralConfig
 from firmware_bridge.settings import check_choice, check_zone
 
@@ -48,19 +49,6 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
-class QueueConfig:
-    """One [[queue]] entry: per-queue figures and thresholds."""
-    name: str
-    service_level_s: float = 20.0   # answered within this many seconds counts toward the service level
-
-    def __post_init__(self):
-        if not self.name:
-            raise ValueError("name: missing")
-        if self.service_level_s <= 0:
-            raise ValueError("service_level_s: must be > 0")
-
-
-@dataclass(frozen=True)
 class ControlConfig:
     socket: str = ""                # "" = $RUNTIME_DIRECTORY/control.sock, else /run/appliance/control.sock
 
@@ -88,7 +76,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     central: CentralConfig = field(default_factory=CentralConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    queue: tuple[QueueConfig, ...] = ()
+    queue: tuple[QueueSettings, ...] = ()
     control: ControlConfig = field(default_factory=ControlConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     devices: tuple[DeviceEntry, ...] = ()     # every device table's entries, registry order
@@ -120,9 +108,12 @@ class Config:
         runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
         return os.path.join(runtime or "/run/appliance", "control.sock")
 
-    def queue_settings(self, name: str) -> QueueConfig:
+    def __post_init__(self):
+        try:
+            by_name(self.queue)
+        except ValueError as exc:
+            raise ValueError(f"queue: {str(exc).partition(': ')[2]}") from None
+
+    def queue_settings(self, name: str) -> QueueSettings:
         """The [[queue]] entry of `name`, or the defaults for a queue the file does not list."""
-        for q in self.queue:
-            if q.name == name:
-                return q
-        return QueueConfig(name=name or "-")
+        return settings_for(by_name(self.queue), name or "-")

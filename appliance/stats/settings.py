@@ -1,7 +1,6 @@
 """A queue's statistics and alert settings: the `[[queue]]` table of the configuration."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -28,6 +27,9 @@ class QueueSettings:
     alert_waiting: int = 0
     alert_hysteresis_pct: float = 10.0
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> "QueueSettings":
         """Raise ValueError("key: message") for the first unusable value; return self when all are fine."""
         if not isinstance(self.name, str) or not self.name.strip() or self.name != self.name.strip():
@@ -41,21 +43,6 @@ class QueueSettings:
         _int_in("alert_waiting", self.alert_waiting, 0, 100_000)
         _number_in("alert_hysteresis_pct", self.alert_hysteresis_pct, 0.0, 99.0)
         return self
-
-    @classmethod
-    def from_table(cls, table: Mapping) -> "QueueSettings":
-        """Build from a parsed TOML table: unknown keys, wrong types and bad values raise ValueError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-        if "name" not in table:
-            raise ValueError("name: missing (required)")
-        values = dict(table)
-        for key in ("alert_service_level_pct", "alert_hysteresis_pct"):
-            if key in values and isinstance(values[key], int) and not isinstance(values[key], bool):
-                values[key] = float(values[key])
-        return cls(**values).validate()
 
 
 def _int_in(key: str, value, low: int, high: int) -> None:
