@@ -18,7 +18,7 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner
 from appliance.ingest import Ingest
-from appliance.stats.queue_stats import QueueStats
+from appliance.stats.service import QueueStatsService, sign_figures
 from appliance.store import Store, StoreWriter
 from appliance.common.tasks import TaskGroup
 
@@ -40,8 +40,9 @@ class Daemon:
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
-        self.queue_stats = QueueStats(self.tracker, service_level_s=None,
-                                      service_levels={q.name: q.service_level_s for q in config.queue})
+        self.stats = QueueStatsService(config.queue, tz=_zone(config.site.timezone),
+                                       clock=lambda: self._wallclock().timestamp(), live=self._live_inputs)
+        self.wallboards = None
         self.device_info: dict[str, DeviceInfo] = {}
         self.runners: dict[str, DeviceRunner] = {}
         self.sync = None
@@ -69,13 +70,18 @@ class Daemon:
                           "the old file is kept for inspection", checked.recovered_from)
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
         self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch)
-        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+        self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
-                             release=self._release, wallclock=self._wallclock)
+                             release=self._release, wallclock=self._wallclock,
+                             on_records=self.stats.records_finished)
+        restored = await asyncio.to_thread(self._restore_stats)
+        if restored:
+            log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
+            self._start_wallboards()
             self._start_sync()
             await self._start_control()
             self._start_metrics()
@@ -174,6 +180,8 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        if self.wallboards is not None:
+            self.wallboards.close()
         if self.control is not None:
             await self.control.close()
         if self._metrics:
@@ -287,6 +295,10 @@ class Daemon:
             self.ingest.tick()
             for runner in self.runners.values():
                 runner.poll(now)
+            self.stats.tick()
+            if self.wallboards is not None:
+                self.wallboards.on_sources(self._sources())
+                self.wallboards.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -308,6 +320,45 @@ class Daemon:
         if not runs:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
+
+    # ---- queue statistics and wallboards ------------------------------------------------
+
+    def _restore_stats(self) -> int:
+        """After a (re)start: yesterday's and today's finished calls back into the figures."""
+        reader = self._store()
+        try:
+            return self.stats.load(reader.records_started_since(iso_utc(self.stats.since_for_restore())))
+        finally:
+            reader.close()
+
+    def _live_inputs(self):
+        """Callers waiting, agents, and the queues that have a line (live figures exist for them)."""
+        line_queues = {info.queue for info in self.device_info.values() if info.role == "line" and info.queue}
+        return self.tracker.live_calls(), self._agent_inputs(), line_queues
+
+    def _agent_inputs(self) -> list:
+        return []
+
+    def _sources(self) -> dict:
+        """Every device that feeds a queue: (up, since, queue), for signs that go stale without data."""
+        return {name: (r.state.up, r.state.since, self.device_info[name].queue)
+                for name, r in self.runners.items() if name in self.device_info}
+
+    def _start_wallboards(self) -> None:
+        signs = [d.settings for d in self.config.devices if device_kind(d.kind).role == "wallboard"]
+        if not signs:
+            return
+        from appliance.wallboard.service import WallboardService
+        self.wallboards = WallboardService(signs, clock=self._clock)
+        self.wallboards.start(self._loop)
+        self.stats.subscribe(self._stats_to_wallboards)
+
+    def _stats_to_wallboards(self, snapshot: dict, alerts: list) -> None:
+        figures = {q: sign_figures(snap) for q, snap in snapshot.items()}
+        thresholds = {q: (snap.settings.alert_longest_wait_s, snap.settings.alert_service_level_pct)
+                      for q, snap in snapshot.items()}
+        raised = {a.queue for a in self.stats.engine.active_alerts()}
+        self.wallboards.on_stats(figures, thresholds, raised)
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -343,9 +394,10 @@ class Daemon:
             "input_pauses": self.ingest.input_pauses if self.ingest else 0,
             "last_selftest": self.last_selftest,
             "tasks": self.tasks.status(),
-            "queues": {name: dataclasses.asdict(snap)
-                       for name, snap in self.queue_stats.snapshot(self._wallclock()).items()},
+            "stats": self.stats.status(),
         }
+        if self.wallboards is not None:
+            out["wallboards"] = self.wallboards.status()
         if self.sync is not None:
             out["central"] = self.sync.status()
         return out
