@@ -18,7 +18,7 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner
 from appliance.ingest import Ingest
-from appliance.stats.service import QueueStatsService, sign_figures
+from appliance.floor import Floor
 from appliance.store import Store, StoreWriter
 from appliance.common.tasks import TaskGroup
 
@@ -40,11 +40,10 @@ class Daemon:
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
-        self.stats = QueueStatsService(config.queue, tz=_zone(config.site.timezone),
-                                       clock=lambda: self._wallclock().timestamp(), live=self._live_inputs)
-        self.wallboards = None
         self.device_info: dict[str, DeviceInfo] = {}
         self.runners: dict[str, DeviceRunner] = {}
+        self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
+                           clock=clock, wallclock=wallclock)
         self.sync = None
         self.started_at = clock()
         self.ingest: Ingest | None = None
@@ -74,14 +73,14 @@ class Daemon:
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
                              release=self._release, wallclock=self._wallclock,
-                             on_records=self.stats.records_finished)
-        restored = await asyncio.to_thread(self._restore_stats)
+                             on_records=self.floor.records_finished)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore)
         if restored:
             log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
-            self._start_wallboards()
+            self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
             self._start_metrics()
@@ -180,8 +179,7 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
-        if self.wallboards is not None:
-            self.wallboards.close()
+        await self.floor.close()
         if self.control is not None:
             await self.control.close()
         if self._metrics:
@@ -209,7 +207,7 @@ class Daemon:
                 legs = await asyncio.to_thread(self._open_legs, entry.name)
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
-            self._add_runner(entry, self.ingest.on_events, on_down=self._device_down)
+            self._add_runner(entry, self._on_events, on_down=self._device_down)
         for runner in self.runners.values():
             runner.start(self._loop)
 
@@ -250,10 +248,16 @@ class Daemon:
         runner.driver.dial(number)
         return True
 
+    def _on_events(self, name: str, events: list, mark: object) -> None:
+        self.ingest.on_events(name, events, mark)
+        if self.device_info[name].role == "line":
+            self.floor.calls_changed()
+
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, self._wallclock())
         if records:
             self.ingest.submit(records, [])
+            self.floor.calls_changed()
 
     def _release(self, name: str, mark: object) -> None:
         runner = self.runners.get(name)
@@ -295,10 +299,7 @@ class Daemon:
             self.ingest.tick()
             for runner in self.runners.values():
                 runner.poll(now)
-            self.stats.tick()
-            if self.wallboards is not None:
-                self.wallboards.on_sources(self._sources())
-                self.wallboards.tick(now)
+            self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -321,44 +322,13 @@ class Daemon:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
-    # ---- queue statistics and wallboards ------------------------------------------------
-
-    def _restore_stats(self) -> int:
-        """After a (re)start: yesterday's and today's finished calls back into the figures."""
+    def _with_store(self, fn):
+        """fn(a store of our own), on this thread; closed afterwards."""
         reader = self._store()
         try:
-            return self.stats.load(reader.records_started_since(iso_utc(self.stats.since_for_restore())))
+            return fn(reader)
         finally:
             reader.close()
-
-    def _live_inputs(self):
-        """Callers waiting, agents, and the queues that have a line (live figures exist for them)."""
-        line_queues = {info.queue for info in self.device_info.values() if info.role == "line" and info.queue}
-        return self.tracker.live_calls(), self._agent_inputs(), line_queues
-
-    def _agent_inputs(self) -> list:
-        return []
-
-    def _sources(self) -> dict:
-        """Every device that feeds a queue: (up, since, queue), for signs that go stale without data."""
-        return {name: (r.state.up, r.state.since, self.device_info[name].queue)
-                for name, r in self.runners.items() if name in self.device_info}
-
-    def _start_wallboards(self) -> None:
-        signs = [d.settings for d in self.config.devices if device_kind(d.kind).role == "wallboard"]
-        if not signs:
-            return
-        from appliance.wallboard.service import WallboardService
-        self.wallboards = WallboardService(signs, clock=self._clock)
-        self.wallboards.start(self._loop)
-        self.stats.subscribe(self._stats_to_wallboards)
-
-    def _stats_to_wallboards(self, snapshot: dict, alerts: list) -> None:
-        figures = {q: sign_figures(snap) for q, snap in snapshot.items()}
-        thresholds = {q: (snap.settings.alert_longest_wait_s, snap.settings.alert_service_level_pct)
-                      for q, snap in snapshot.items()}
-        raised = {a.queue for a in self.stats.engine.active_alerts()}
-        self.wallboards.on_stats(figures, thresholds, raised)
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -394,10 +364,8 @@ class Daemon:
             "input_pauses": self.ingest.input_pauses if self.ingest else 0,
             "last_selftest": self.last_selftest,
             "tasks": self.tasks.status(),
-            "stats": self.stats.status(),
+            **self.floor.status(),
         }
-        if self.wallboards is not None:
-            out["wallboards"] = self.wallboards.status()
         if self.sync is not None:
             out["central"] = self.sync.status()
         return out
