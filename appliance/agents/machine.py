@@ -72,9 +72,8 @@ class Agents:
         for hc in configs:
             old = self._agents.get(hc.agent)
             if old is not None and old.headset == hc.headset:
-                old.queues = hc.queues
-                if old.ringing_for and not old.serves(self._calls[old.ringing_for].queue):
-                    old.ringing_for = ""
+                if old.queues != hc.queues:
+                    old.queues, old.ringing_for = hc.queues, ""   # rings again for his oldest call
                 kept[hc.agent] = old
             else:
                 kept[hc.agent] = Agent(hc.agent, hc.headset, hc.queues, seen=hc.headset in self._up)
@@ -219,6 +218,12 @@ class Agents:
         out = self._begin(now)
         self._named(name).pause = None
         return self._settle(out, now)
+
+    def leds(self, headset: str) -> SetHeadset | None:
+        """The state last sent to a headset that is up (for a driver that must acknowledge every
+        request, even one the machine refused and so answered with no SetHeadset); None if down."""
+        sent = self._sent.get(headset)
+        return None if sent is None else SetHeadset(headset, *sent)
 
     def snapshot(self) -> list[AgentChanged]:
         """Every agent's current state, as its last AgentChanged (a live SiteSnapshot's agents)."""

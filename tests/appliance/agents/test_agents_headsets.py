@@ -27,6 +27,8 @@ def test_mute_is_honoured_only_on_a_call():
     desk = Desk()
     desk.up("h-alice")
     assert desk.agents.mute("h-alice", True, desk.now) == []          # available: refused
+    assert desk.agents.leds("h-alice") == SetHeadset("h-alice", False, False, False)   # what to re-assert
+    assert desk.agents.leds("h-bob") is None                          # down: nothing to send
     desk.ring("k1")
     assert desk.agents.mute("h-alice", True, desk.at(1).now) == []    # ringing: refused
     out = desk.at(2).lift("h-alice")
@@ -98,6 +100,18 @@ def test_headset_unplugged_while_ringing_stops_only_that_agent():
     out = desk.at(4).up("h-alice")                                      # back while the call still rings
     assert led(out, "h-alice") == SetHeadset("h-alice", ring=True, off_hook=False, mute=False)
     assert desk.state("alice").call_key == "k1"
+    desk.at(7).lift("h-alice")
+    desk.at(8).answered("k1")
+    [info] = of(desk.at(9).ended("k1"), CallAgentInfo)
+    assert info.agent_ring_s == 3                                       # her ringing began again at the replug
+
+
+def test_a_headset_reopened_without_going_down_gets_its_leds_again():
+    desk = Desk()
+    desk.talking("k1", "h-alice", answer_at=2)
+    out = desk.at(3).up("h-alice")                                      # the driver reopened the device
+    assert of(out, SetHeadset) == [SetHeadset("h-alice", ring=False, off_hook=True, mute=False)]
+    assert of(out, AgentChanged) == []
 
 
 def test_headset_unplugged_in_wrap_up_resumes_the_wrap_up_only_if_it_has_not_expired():

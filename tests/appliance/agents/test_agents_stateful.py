@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from appliance.agents import (AVAILABLE, LOGGED_OUT, ON_CALL, PAUSED, RINGING, WRAP_UP, AgentChanged, Agents,
                               AnswerLine, CallAgentInfo, CallMuted, HangupLine, HeadsetConfig, SetHeadset)
@@ -16,6 +16,7 @@ AGENT_NAMES = tuple(hc.agent for hc in STAFF)
 LINES = ("l1", "l2", "l3")
 QUEUES = ("sales", "support", "")
 DISPOSITIONS = ("answered", "abandoned", "failed")
+WRAP_UP_S = {"sales": 5.0, "support": 0.0}      # any other queue: 2 s
 
 
 class AgentsStateMachine(RuleBasedStateMachine):
@@ -25,7 +26,7 @@ class AgentsStateMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.now = T0
-        self.machine = Agents(wrap_up_s_for_queue={"sales": 5.0, "support": 0.0}, default_wrap_up_s=2.0)
+        self.machine = Agents(wrap_up_s_for_queue=WRAP_UP_S, default_wrap_up_s=2.0)
         self.staff = {hc.agent: hc for hc in STAFF}
         self.up: set[str] = set()
         self.leds: dict[str, tuple[bool, bool, bool]] = {}
@@ -39,6 +40,8 @@ class AgentsStateMachine(RuleBasedStateMachine):
         self.refused: set[str] = set()
         self.finished: set[str] = set()
         self.infos: dict[str, CallAgentInfo] = {}
+        self.mutes: dict[str, int] = {}              # call -> CallMuted(muted=True) seen
+        self.rang: dict[str, tuple[str, float]] = {}   # call -> (agent who took it, how long his headset rang)
         self.serial = 0
         self.apply(self.machine.configure(STAFF, self.now))
 
@@ -58,13 +61,18 @@ class AgentsStateMachine(RuleBasedStateMachine):
             elif isinstance(a, HangupLine):
                 assert a.call_key in self.taken and a.call_key not in self.finished
             elif isinstance(a, AgentChanged):
-                if a.reason != "removed from configuration":
-                    self.shown[a.agent] = a
+                before = self.shown.get(a.agent)
+                if a.state == ON_CALL and before and (before.state, before.call_key) == (RINGING, a.call_key):
+                    self.rang[a.call_key] = (a.agent, a.since - before.since)   # lifted after ringing so long
+                self.shown[a.agent] = a
             elif isinstance(a, CallMuted):
                 assert a.call_key in self.taken and a.call_key not in self.finished
+                self.mutes[a.call_key] = self.mutes.get(a.call_key, 0) + a.muted
             elif isinstance(a, CallAgentInfo):
                 assert a.call_key not in self.infos, "two agent infos for one call"
                 assert a.call_key in self.taken and a.call_key not in self.refused
+                assert len(a.mute_intervals) == self.mutes.get(a.call_key, 0), "one interval per mute"
+                assert (a.agent, a.agent_ring_s) == (self.rang[a.call_key][0], int(self.rang[a.call_key][1] + 0.5))
                 self.infos[a.call_key] = a
             else:
                 raise AssertionError(f"unknown action {a!r}")
@@ -105,6 +113,17 @@ class AgentsStateMachine(RuleBasedStateMachine):
             self.confirmed.add(key)
         self.apply(self.machine.call_answered(line, key, self.now))
 
+    def unconfirmed(self) -> list[str]:
+        return sorted(ln for ln, k in self.line_call.items() if k in self.taken and k not in self.confirmed | self.refused)
+
+    @precondition(lambda self: self.unconfirmed())
+    @rule(data=st.data())
+    def connected(self, data):
+        """The usual path after AnswerLine: the line reports the call up."""
+        line = data.draw(st.sampled_from(self.unconfirmed()))
+        self.confirmed.add(self.line_call[line])
+        self.apply(self.machine.call_answered(line, self.line_call[line], self.now))
+
     @precondition(lambda self: self.line_call)
     @rule(data=st.data(), disposition=st.sampled_from(DISPOSITIONS))
     def ended(self, data, disposition):
@@ -117,31 +136,35 @@ class AgentsStateMachine(RuleBasedStateMachine):
         self.waiting.discard(key)
         assert (key in self.infos) == talked, f"agent info for {key}: expected {talked}"
 
-    @precondition(lambda self: any(k in self.taken and k not in self.confirmed | self.refused
-                                   for k in self.line_call.values()))
+    @precondition(lambda self: self.unconfirmed())
     @rule(data=st.data())
     def refused_answer(self, data):
-        lines = sorted(ln for ln, k in self.line_call.items()
-                       if k in self.taken and k not in self.confirmed | self.refused)
-        line = data.draw(st.sampled_from(lines))
+        line = data.draw(st.sampled_from(self.unconfirmed()))
         key = self.call_of(line)
         self.refused.add(key)
         self.apply(self.machine.answer_refused(line, key, self.now))
 
     # ---- rules: headsets and control -----------------------------------------------------------
 
-    @rule(headset=st.sampled_from(HEADSETS))
-    def plug(self, headset):
+    def plug(self, headset: str) -> None:
         self.up.add(headset)
         self.leds.pop(headset, None)
         self.apply(self.machine.headset_up(headset, self.now))
         assert headset in self.leds, "a headset coming up gets its full LED state"
 
-    @rule(headset=st.sampled_from(HEADSETS))
-    def unplug(self, headset):
-        self.up.discard(headset)
-        self.leds.pop(headset, None)
-        self.apply(self.machine.headset_down(headset, self.now))
+    @initialize(headsets=st.sets(st.sampled_from(HEADSETS)))
+    def plug_some(self, headsets):
+        for headset in sorted(headsets):
+            self.plug(headset)
+
+    @rule(headset=st.sampled_from(HEADSETS), up=st.booleans())
+    def plug_or_unplug(self, headset, up):
+        if up:
+            self.plug(headset)
+        else:
+            self.up.discard(headset)
+            self.leds.pop(headset, None)
+            self.apply(self.machine.headset_down(headset, self.now))
 
     @rule(headset=st.sampled_from(HEADSETS), event=st.one_of(
         st.builds(HookSwitch, st.booleans()), st.builds(PhoneMute, st.booleans()),
@@ -149,20 +172,36 @@ class AgentsStateMachine(RuleBasedStateMachine):
     def headset_event(self, headset, event):
         self.apply(self.machine.headset_event(headset, event, self.now))
 
-    @rule(agent=st.sampled_from(AGENT_NAMES), reason=st.sampled_from(("", "lunch")))
-    def pause(self, agent, reason):
-        self.pauses.add(agent)
-        self.apply(self.machine.pause(agent, reason, self.now))
+    def headsets_in(self, state: str) -> list[str]:
+        return sorted(self.staff[s.agent].headset for s in self.shown.values() if s.state == state)
 
-    @rule(agent=st.sampled_from(AGENT_NAMES))
-    def resume(self, agent):
-        self.pauses.discard(agent)
-        self.apply(self.machine.resume(agent, self.now))
+    @precondition(lambda self: self.headsets_in(RINGING))
+    @rule(data=st.data(), event=st.sampled_from((HookSwitch(True), HeadsetButton("answer"))))
+    def lift_a_ringing_headset(self, data, event):
+        headset = data.draw(st.sampled_from(self.headsets_in(RINGING)))
+        self.apply(self.machine.headset_event(headset, event, self.now))
 
-    @rule(agent=st.sampled_from(AGENT_NAMES), queues=st.sampled_from(((), ("sales",), ("support",))))
-    def requeue(self, agent, queues):
-        self.staff[agent] = HeadsetConfig(self.staff[agent].headset, agent, queues)
-        self.apply(self.machine.configure(tuple(self.staff.values()), self.now))
+    @precondition(lambda self: self.headsets_in(ON_CALL))
+    @rule(data=st.data(), event=st.sampled_from((HookSwitch(False), HeadsetButton("drop"), PhoneMute(True),
+                                                 PhoneMute(False))))
+    def act_on_a_call(self, data, event):
+        headset = data.draw(st.sampled_from(self.headsets_in(ON_CALL)))
+        self.apply(self.machine.headset_event(headset, event, self.now))
+
+    @rule(agent=st.sampled_from(AGENT_NAMES), op=st.sampled_from(("pause", "pause lunch", "resume", "resume",
+                                                                   "queues", "queues sales", "queues support")))
+    def supervisor(self, agent, op):
+        """`appliance agent pause/resume`, or a configuration reload giving the agent other queues."""
+        verb, _, arg = op.partition(" ")
+        if verb == "pause":
+            self.pauses.add(agent)
+            self.apply(self.machine.pause(agent, arg, self.now))
+        elif verb == "resume":
+            self.pauses.discard(agent)
+            self.apply(self.machine.resume(agent, self.now))
+        else:
+            self.staff[agent] = HeadsetConfig(self.staff[agent].headset, agent, (arg,) if arg else ())
+            self.apply(self.machine.configure(tuple(self.staff.values()), self.now))
 
     # ---- invariants ---------------------------------------------------------------------------------
 
@@ -190,7 +229,8 @@ class AgentsStateMachine(RuleBasedStateMachine):
         for s in self.shown.values():
             if s.state == RINGING:
                 assert s.call_key in self.waiting, f"{s.agent} rings for {s.call_key}, not waiting"
-                assert self.serves(s.agent, s.call_key)
+                oldest = min((k for k in self.waiting if self.serves(s.agent, k)), key=lambda k: int(k[1:]))
+                assert s.call_key == oldest, f"{s.agent} rings for {s.call_key}, {oldest} waits longer"
                 assert s.agent not in self.pauses
                 assert self.staff[s.agent].headset in self.up
 
@@ -210,6 +250,7 @@ class AgentsStateMachine(RuleBasedStateMachine):
                 assert s.agent in self.pauses
             if s.state == WRAP_UP:
                 assert s.call_key in self.taken
+                assert self.now < s.since + WRAP_UP_S.get(self.queue_of[s.call_key], 2.0), "wrap-up overran"
             if headset in self.up:
                 ring, off_hook, mute = self.leds[headset]
                 assert ring == (s.state == RINGING) and off_hook == (s.state == ON_CALL)
@@ -229,5 +270,5 @@ class AgentsStateMachine(RuleBasedStateMachine):
 
 
 TestAgentsStateMachine = AgentsStateMachine.TestCase
-TestAgentsStateMachine.settings = settings(max_examples=300, stateful_step_count=60, deadline=None,
+TestAgentsStateMachine.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
