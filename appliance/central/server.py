@@ -15,9 +15,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from appliance.central.db import CentralDb, CentralDbError, RecordRow
-from appliance.endpoints import is_loopback
-from appliance.masking import mask_text
-from appliance.pki import site_id_from_cert
+from appliance.common.hostport import is_loopback
+from appliance.ops.masking import mask_text
+from appliance.ops.pki import site_id_from_cert
 from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("appliance.central")

@@ -6,8 +6,8 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 from appliance.calls import CallTracker, DeviceInfo
-from appliance.queue_stats import QueueStats
-from appliance.records import CallRecord
+from appliance.stats.queue_stats import QueueStats
+from appliance.calls.record import CallRecord
 from firmware_bridge.events import CallConnected, CallEnded, CallerId, CallStatus, Ring
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone.utc)
@@ -90,8 +90,8 @@ def test_queues_are_counted_apart_and_the_window_is_configurable():
 
 
 def test_tracker_output_feeds_the_statistics():
-    tracker = CallTracker("s", service_level_s=10)
-    stats = QueueStats(tracker)
+    tracker = CallTracker("s")
+    stats = QueueStats(tracker, service_level_s=10)
     line = SALES[0]
     stats.record(tracker.handle(line, Ring(), at(0)))
     stats.record(tracker.handle(line, CallConnected(), at(4)))
