@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from itertools import count
 
+from firmware_bridge.events import Event, HeadsetButton, HookSwitch, PhoneMute
+
 from .actions import (DEFAULT_WRAP_UP_S, LOGGED_OUT, Action, AgentChanged, AnswerLine, CallMuted, HangupLine,
                       HeadsetConfig, SetHeadset, UnknownAgent)
 from .model import Agent, Call
@@ -26,8 +28,10 @@ class Agents:
       * The first headset off-hook takes the call: AnswerLine, its headset off-hook, every other
         headset ringing for that call stops (and may ring for the next waiting call). A headset
         lifted with nothing ringing for it does nothing (no dialling from headsets).
-      * on-hook (or the "drop" button) on a call: HangupLine, the headset on-hook and unmuted; the
-        agent is done with the call at once (wrap-up starts then if the answer was confirmed).
+      * on-hook on a call: HangupLine, the headset on-hook and unmuted; the agent is done with the
+        call at once (wrap-up starts then if the answer was confirmed). Headset buttons (flash,
+        redial, programmable) mean nothing here: ignored and counted, like every input that changes
+        nothing (unknown headset or call key, a lift with nothing ringing, a refused mute).
       * The call ends (call_ended): ringing stops; the agent on it gets Off-Hook and Mute cleared and
         wrap-up (wrap_up_s_for_queue, default 10 s; 0 = none), then becomes available, or paused if
         a pause was asked for meanwhile. CallAgentInfo is given for a call an agent took and that
@@ -42,6 +46,7 @@ class Agents:
       * Mute is honoured only on a call (the headset is already off-hook then); each mute..unmute is
         an interval in seconds from the answer; a call ending or hung up while muted closes it.
       * pause: a ringing or available agent pauses now; on a call or in wrap-up, after it.
+    Calls are known by call_key; the `line` of later inputs is informational.
     """
 
     def __init__(self, *, wrap_up_s_for_queue: WrapUpFor = None, default_wrap_up_s: float = DEFAULT_WRAP_UP_S):
@@ -100,33 +105,25 @@ class Agents:
     def call_answered(self, line: str, call_key: str, now: float) -> list[Action]:
         """The line reports the call connected (the answer is confirmed)."""
         out = self._begin(now)
-        call = self._calls.get(call_key)
-        if call is None:
-            self.ignored += 1
-        elif call.agent:
+        call = self._known(call_key)
+        if call is not None and call.agent:
             if call.answered_at is None:
                 call.answered_at = now
-        else:   # answered without any headset: nobody should ring for it any more
+        elif call is not None:      # answered without any headset: nobody should ring for it any more
             self._finish(call, now, out, talked=False)
         return self._settle(out, now)
 
     def call_ended(self, line: str, call_key: str, disposition: str, now: float) -> list[Action]:
         """The tracker finished the call (its CallRecord has `call_key`)."""
         out = self._begin(now)
-        call = self._calls.get(call_key)
-        if call is None:
-            self.ignored += 1
-        else:
+        if (call := self._known(call_key)) is not None:
             self._finish(call, now, out, talked=call.answered_at is not None or disposition == "answered")
         return self._settle(out, now)
 
     def answer_refused(self, line: str, call_key: str, now: float) -> list[Action]:
         """ATA was answered by NO CARRIER or ERROR: the caller left as the agent lifted."""
         out = self._begin(now)
-        call = self._calls.get(call_key)
-        if call is None:
-            self.ignored += 1
-        else:
+        if (call := self._known(call_key)) is not None:
             self._finish(call, now, out, talked=False)
         return self._settle(out, now)
 
@@ -152,14 +149,14 @@ class Agents:
                 self._calls[agent.call].headset_lost = True
         return self._settle(out, now)
 
-    def headset_event(self, headset: str, event, now: float) -> list[Action]:
-        """HookSwitch(off_hook) / PhoneMute(muted) / HeadsetButton(button) from the headset driver."""
-        if hasattr(event, "off_hook"):
-            return self.hook(headset, bool(event.off_hook), now)
-        if hasattr(event, "muted"):
-            return self.mute(headset, bool(event.muted), now)
-        if hasattr(event, "button"):
-            return self.button(headset, str(event.button), now)
+    def headset_event(self, headset: str, event: Event, now: float) -> list[Action]:
+        """HookSwitch / PhoneMute / HeadsetButton from the headset driver (other events: ignored)."""
+        if isinstance(event, HookSwitch):
+            return self.hook(headset, event.off_hook, now)
+        if isinstance(event, PhoneMute):
+            return self.mute(headset, event.muted, now)
+        if isinstance(event, HeadsetButton):
+            return self.button(headset, event.button, now)
         out = self._begin(now)
         self.ignored += 1
         return self._settle(out, now)
@@ -188,13 +185,8 @@ class Agents:
         return self._settle(out, now)
 
     def button(self, headset: str, button: str, now: float) -> list[Action]:
-        """"answer" takes the ringing call like off-hook; "drop" ends the call like on-hook; others do nothing."""
-        name = button.strip().lower()
-        if name == "answer":
-            return self.hook(headset, True, now)
-        agent = self._present_agent(headset)
-        if name == "drop" and agent is not None and agent.call:
-            return self.hook(headset, False, now)
+        """"flash", "redial", "programmable": none has a meaning here yet (no dialling from a headset,
+        no hold on a line), so each is ignored and counted."""
         out = self._begin(now)
         self.ignored += 1
         return self._settle(out, now)
@@ -249,6 +241,12 @@ class Agents:
             if agent.wrap_until is not None and now >= agent.wrap_until:
                 agent.wrap_until, agent.wrap_call = None, ""
         return []
+
+    def _known(self, call_key: str) -> Call | None:
+        call = self._calls.get(call_key)
+        if call is None:
+            self.ignored += 1       # already ended or refused, answered elsewhere, or never rang
+        return call
 
     def _named(self, name: str) -> Agent:
         agent = self._agents.get(name)

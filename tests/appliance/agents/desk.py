@@ -1,8 +1,6 @@
 """Test helpers for the agents machine: a site with three agents and a clock the test moves by hand."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from appliance.agents import AgentChanged, Agents, HeadsetConfig, SetHeadset
 
 T0 = 1_700_000_000.0
@@ -10,22 +8,6 @@ T0 = 1_700_000_000.0
 STAFF = (HeadsetConfig("h-alice", "alice", ("sales",)),
          HeadsetConfig("h-bob", "bob", ("sales",)),
          HeadsetConfig("h-carol", "carol", ("support",)))
-
-
-# Stand-ins for the headset driver's events (being built elsewhere): same names and fields.
-@dataclass(frozen=True)
-class HookSwitch:
-    off_hook: bool
-
-
-@dataclass(frozen=True)
-class PhoneMute:
-    muted: bool
-
-
-@dataclass(frozen=True)
-class HeadsetButton:
-    button: str
 
 
 def of(actions, kind) -> list:

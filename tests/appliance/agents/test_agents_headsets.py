@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from appliance.agents import (AVAILABLE, LOGGED_OUT, ON_CALL, RINGING, WRAP_UP, AgentChanged, AnswerLine,
                               CallAgentInfo, CallMuted, HangupLine, SetHeadset)
-from tests.appliance.agents.desk import T0, Desk, HeadsetButton, HookSwitch, PhoneMute, led, of
+from firmware_bridge.events import HeadsetButton, HookSwitch, PhoneMute, Ring
+from tests.appliance.agents.desk import T0, Desk, led, of
 
 
 def test_mute_toggles_become_intervals_from_the_answer_and_a_call_may_end_muted():
@@ -126,30 +127,23 @@ def test_headset_unplugged_in_wrap_up_resumes_the_wrap_up_only_if_it_has_not_exp
     assert desk.state("alice").state == AVAILABLE
 
 
-def test_driver_events_hook_mute_and_buttons():
+def test_driver_events_hook_and_mute_and_buttons_that_do_nothing():
     desk = Desk()
     desk.up("h-alice")
     desk.ring("k1")
     m = desk.agents
-    assert of(m.headset_event("h-alice", HeadsetButton("redial"), desk.at(1).now), AnswerLine) == []
+    for button in ("flash", "redial", "programmable"):         # no meaning here: no dialling, no hold
+        assert m.headset_event("h-alice", HeadsetButton(button), desk.at(1).now) == []
     assert of(m.headset_event("h-alice", HookSwitch(True), desk.at(2).now), AnswerLine) == \
         [AnswerLine("line-k1", "k1")]
     desk.answered("k1")
     assert of(m.headset_event("h-alice", PhoneMute(True), desk.at(3).now), CallMuted) == \
         [CallMuted("k1", True, T0 + 3)]
-    assert of(m.headset_event("h-alice", HeadsetButton("Drop"), desk.at(4).now), HangupLine) == \
+    assert m.headset_event("h-alice", HeadsetButton("flash"), desk.at(3.5).now) == []
+    assert of(m.headset_event("h-alice", HookSwitch(False), desk.at(4).now), HangupLine) == \
         [HangupLine("line-k1", "k1")]
-    assert m.headset_event("h-alice", object(), desk.at(5).now) == []      # unknown event: ignored, counted
-    assert m.status()["ignored"] >= 2
-
-
-def test_answer_button_takes_the_ringing_call():
-    desk = Desk()
-    desk.up("h-bob")
-    desk.ring("k1")
-    out = desk.agents.button("h-bob", "answer", desk.at(1).now)
-    assert of(out, AnswerLine) == [AnswerLine("line-k1", "k1")]
-    assert led(out, "h-bob") == SetHeadset("h-bob", ring=False, off_hook=True, mute=False)
+    assert m.headset_event("h-alice", Ring(), desk.at(5).now) == []    # not a headset event: ignored
+    assert m.status()["ignored"] == 5
 
 
 def test_events_from_unknown_or_unplugged_headsets_are_ignored():

@@ -7,7 +7,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from appliance.agents import (AVAILABLE, LOGGED_OUT, ON_CALL, PAUSED, RINGING, WRAP_UP, AgentChanged, Agents,
                               AnswerLine, CallAgentInfo, CallMuted, HangupLine, HeadsetConfig, SetHeadset)
-from tests.appliance.agents.desk import T0, HeadsetButton, HookSwitch, PhoneMute
+from firmware_bridge.events import HeadsetButton, HookSwitch, PhoneMute
+from tests.appliance.agents.desk import T0
 
 STAFF = (HeadsetConfig("h1", "ann", ("sales",)), HeadsetConfig("h2", "ben", ("sales", "support")),
          HeadsetConfig("h3", "cat", ()), HeadsetConfig("h4", "dan", ("support",)))
@@ -168,7 +169,7 @@ class AgentsStateMachine(RuleBasedStateMachine):
 
     @rule(headset=st.sampled_from(HEADSETS), event=st.one_of(
         st.builds(HookSwitch, st.booleans()), st.builds(PhoneMute, st.booleans()),
-        st.builds(HeadsetButton, st.sampled_from(("drop", "answer", "redial", "flash")))))
+        st.builds(HeadsetButton, st.sampled_from(("flash", "redial", "programmable")))))
     def headset_event(self, headset, event):
         self.apply(self.machine.headset_event(headset, event, self.now))
 
@@ -176,13 +177,13 @@ class AgentsStateMachine(RuleBasedStateMachine):
         return sorted(self.staff[s.agent].headset for s in self.shown.values() if s.state == state)
 
     @precondition(lambda self: self.headsets_in(RINGING))
-    @rule(data=st.data(), event=st.sampled_from((HookSwitch(True), HeadsetButton("answer"))))
-    def lift_a_ringing_headset(self, data, event):
+    @rule(data=st.data())
+    def lift_a_ringing_headset(self, data):
         headset = data.draw(st.sampled_from(self.headsets_in(RINGING)))
-        self.apply(self.machine.headset_event(headset, event, self.now))
+        self.apply(self.machine.headset_event(headset, HookSwitch(True), self.now))
 
     @precondition(lambda self: self.headsets_in(ON_CALL))
-    @rule(data=st.data(), event=st.sampled_from((HookSwitch(False), HeadsetButton("drop"), PhoneMute(True),
+    @rule(data=st.data(), event=st.sampled_from((HookSwitch(False), HeadsetButton("flash"), PhoneMute(True),
                                                  PhoneMute(False))))
     def act_on_a_call(self, data, event):
         headset = data.draw(st.sampled_from(self.headsets_in(ON_CALL)))
