@@ -1,1 +1,1 @@
-"""Call audio: ALSA devices, the caller <-> agent bridge, voice activity and the call recorder."""
+"""Call audio: ALSA devices, the caller <-> agent bridge, voice activity and age-encrypted recording."""
