@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Callable
 
 from firmware_bridge.exceptions import DeviceGone
@@ -15,6 +17,7 @@ from .resample import Resampler
 log = logging.getLogger(__name__)
 
 MAX_JITTER_MS = 60
+CHECK_EVERY_S = 0.1         # how often the devices of running bridges are checked for loss
 DRAIN_AFTER_FRAMES = 50      # a jitter buffer above its target this long (1 s of 20 ms frames) sheds a frame
 Tap = Callable[[bytes], None]
 
@@ -38,11 +41,18 @@ class BridgeStats:
 
 
 class _Direction:
-    """Forwards one device's captured frames to another's playback and to a recording tap."""
+    """Moves one device's captured frames to another's playback and to a recording tap.
+
+    Equal rates need no computing: the frame is handed straight on from the source's PortAudio
+    callback (`forward`), so no thread wakes per frame. Different rates are converted on the
+    audio-bridges thread (`pump`), woken through the source's capture queue.
+    """
 
     def __init__(self, source: AudioDevice, target: AudioDevice, tap: Tap | None, tap_source: bool):
         self.source, self.target = source, target
         self.resampler = Resampler(source.rate, target.rate)
+        self.direct = source.rate == target.rate
+        self.active = True
         self.tap = tap
         self.tap_source = tap_source      # tap the captured frame (True) or the converted one
         self.frames = 0
@@ -55,24 +65,42 @@ class _Direction:
                   (self.target.playback.dropped if self.target.playback else 0)
         return self.target.underruns, dropped + self.drained
 
+    def connect(self, wake: Callable[[], None]) -> None:
+        if self.direct:
+            self.source.on_capture = self.forward
+        elif self.source.capture is not None:
+            self.source.capture.notify = wake
+
+    def disconnect(self) -> None:
+        self.active = False
+        self.source.on_capture = None
+        if self.source.capture is not None:
+            self.source.capture.notify = None
+
     def pump(self) -> None:
-        capture, playback = self.source.capture, self.target.playback
-        if capture is None:
+        capture = self.source.capture
+        if capture is None or self.direct or not self.active:
             return
         while (item := capture.get()) is not None:
             stamp, pcm = item
-            converted = self.resampler.process(pcm)
-            if playback is not None:
-                playback.put(stamp, converted)
-                self._drain(playback)
-            self.frames += 1
-            if self.tap is not None:
-                try:
-                    self.tap(pcm if self.tap_source else converted)
-                except Exception:         # the recording must never stop the call
-                    log.exception("audio bridge %s -> %s: recording tap failed; tap removed",
-                                  self.source.name, self.target.name)
-                    self.tap = None
+            self._deliver(stamp, pcm, self.resampler.process(pcm))
+
+    def forward(self, stamp: float, pcm: bytes) -> None:
+        self._deliver(stamp, pcm, pcm)
+
+    def _deliver(self, stamp: float, pcm: bytes, converted: bytes) -> None:
+        playback = self.target.playback
+        if playback is not None:
+            playback.put(stamp, converted)
+            self._drain(playback)
+        self.frames += 1
+        if self.tap is not None:
+            try:
+                self.tap(pcm if self.tap_source else converted)
+            except Exception:             # the recording must never stop the call
+                log.exception("audio bridge %s -> %s: recording tap failed; tap removed",
+                              self.source.name, self.target.name)
+                self.tap = None
 
     def _drain(self, playback) -> None:
         """After a burst (a stall upstream) the buffer stays deeper than needed: shed the excess slowly."""
@@ -93,21 +121,79 @@ class _Direction:
                               round(delays["delay_p99_ms"] + extra_ms, 2))
 
 
-class Bridge:
-    """Runs one named thread per call moving audio both ways until `stop()`.
+class _Worker:
+    """The one thread ("audio-bridges") serving every running bridge: it converts frames between
+    rates as they arrive and checks the devices every CHECK_EVERY_S. It starts with the first
+    bridge and ends with the last, so an idle process has no audio thread."""
 
-    The two devices must use the same frame length; each device's playback queue is the
-    jitter buffer (at most 60 ms: underrun plays silence, overrun drops the oldest frame).
-    Taps receive audio at the line's rate: `caller_tap` the line's captured frames, `agent_tap`
-    the headset's frames as sent to the line. A lost device is reported once through `on_lost`
-    (device name, sentence); the other direction keeps running. PCI pauses are the recorder's
-    business: nothing here mutes what caller and agent hear.
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._bridges: set[Bridge] = set()
+        self._thread: threading.Thread | None = None
+        self._tokens: queue.SimpleQueue | None = None
+
+    def add(self, bridge: "Bridge") -> Callable[[object], None]:
+        """Register a bridge; returns `put(direction)`, the wake-up for a frame captured in a direction."""
+        with self._lock:
+            self._bridges.add(bridge)
+            if self._thread is None:
+                self._tokens = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, args=(self._tokens,), name="audio-bridges",
+                                                daemon=True)
+                self._thread.start()
+            tokens = self._tokens
+        return tokens.put
+
+    def remove(self, bridge: "Bridge") -> None:
+        with self._lock:
+            self._bridges.discard(bridge)
+            if self._bridges or self._thread is None:
+                return
+            thread, tokens, self._thread = self._thread, self._tokens, None
+        tokens.put(_STOP)
+        thread.join()
+
+    def _run(self, tokens: queue.SimpleQueue) -> None:
+        next_check = time.monotonic() + CHECK_EVERY_S
+        while True:
+            try:
+                token = tokens.get(timeout=CHECK_EVERY_S)
+            except queue.Empty:
+                token = None
+            if token is _STOP:
+                return
+            if token is not None:
+                token.pump()
+            now = time.monotonic()
+            if now >= next_check:
+                with self._lock:
+                    bridges = list(self._bridges)
+                for bridge in bridges:
+                    bridge.check_devices()
+                next_check = now + CHECK_EVERY_S
+
+
+_STOP = object()
+_worker = _Worker()
+
+
+class Bridge:
+    """Moves one call's audio both ways from `start()` to `stop()`.
+
+    At equal rates the PortAudio callbacks hand frames straight on; at different rates the
+    shared "audio-bridges" thread converts each frame as it arrives. The two devices must use
+    the same frame length; each device's playback queue is the jitter buffer (at most 60 ms:
+    underrun plays silence, overrun drops the oldest frame). Taps receive audio at the line's
+    rate: `caller_tap` the line's captured frames, `agent_tap` the headset's frames as sent to
+    the line; they must only hand over (CallRecorder.caller/agent do). A lost device is reported
+    once through `on_lost(device name, sentence)`, called on the audio-bridges thread; the other
+    direction keeps running. PCI pauses are the recorder's business: nothing here mutes what
+    caller and agent hear.
     """
 
     def __init__(self, call_key: str, line: AudioDevice, headset: AudioDevice, *,
                  caller_tap: Tap | None = None, agent_tap: Tap | None = None,
-                 on_lost: Callable[[str, str], None] | None = None, check_every_s: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic):
+                 on_lost: Callable[[str, str], None] | None = None):
         for device in (line, headset):
             if device.playback is not None and device.playback.capacity * device.config.frame_ms > MAX_JITTER_MS:
                 raise ValueError(f"audio bridge {call_key}: {device.name}'s jitter buffer "
@@ -118,42 +204,26 @@ class Bridge:
         self.call_key = call_key
         self.line, self.headset = line, headset
         self._on_lost = on_lost
-        self._check_every_s = check_every_s
-        self._clock = clock
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._lost: dict[str, str] = {}
-        self._thread: threading.Thread | None = None
+        self._running = False
         self._to_agent: _Direction | None = None
         self._to_caller: _Direction | None = None
         self._caller_tap, self._agent_tap = caller_tap, agent_tap
 
     def start(self) -> None:
+        if self._running:
+            raise RuntimeError(f"audio bridge {self.call_key}: already started")
         for device in (self.line, self.headset):
             device.attach()
         self._to_agent = _Direction(self.line, self.headset, self._caller_tap, tap_source=True)
         self._to_caller = _Direction(self.headset, self.line, self._agent_tap, tap_source=False)
-        for device in (self.line, self.headset):
-            if device.capture is not None:
-                device.capture.notify = self._wake.set
-        self._thread = threading.Thread(target=self._run, name=f"audio-bridge-{self.call_key}", daemon=True)
-        self._thread.start()
+        wake = _worker.add(self)
+        for direction in (self._to_agent, self._to_caller):
+            direction.connect(partial(wake, direction))
+        self._running = True
 
-    def _run(self) -> None:
-        next_check = self._clock() + self._check_every_s
-        while not self._stopping.is_set():
-            self._wake.wait(self._check_every_s)
-            self._wake.clear()
-            self._to_agent.pump()
-            self._to_caller.pump()
-            now = self._clock()
-            if now >= next_check:
-                self._check_devices()
-                next_check = now + self._check_every_s
-        self._to_agent.pump()
-        self._to_caller.pump()
-
-    def _check_devices(self) -> None:
+    def check_devices(self) -> None:
+        """Report devices lost since the last look (the worker calls this every CHECK_EVERY_S)."""
         for device in (self.line, self.headset):
             if device.name in self._lost:
                 continue
@@ -178,20 +248,18 @@ class Bridge:
         return BridgeStats(self._to_agent.stats(), self._to_caller.stats(), tuple(self._lost.values()))
 
     def stop(self) -> BridgeStats:
-        """End the bridge (joins its thread; the devices stay open for their owner to close)."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            self._wake.set()
-            thread.join()
+        """End the bridge (the devices stay open for their owner to close); idempotent."""
+        if self._running:
+            self._running = False
+            for direction in (self._to_agent, self._to_caller):
+                direction.disconnect()
+            _worker.remove(self)
             for device in (self.line, self.headset):
                 device.detach()
-                if device.capture is not None:
-                    device.capture.notify = None
         return self.stats()
 
     def status(self) -> dict:
-        out = {"call": self.call_key, "running": self._thread is not None, "lost": self.lost}
+        out = {"call": self.call_key, "running": self._running, "lost": self.lost}
         if self._to_agent is not None:
             stats = self.stats()
             out["to_agent"], out["to_caller"] = asdict(stats.to_agent), asdict(stats.to_caller)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import ctypes
 import logging
 import threading
 import time
@@ -18,6 +19,15 @@ RATES = (8000, 16000)
 FRAME_MS = (10, 20, 30)          # frame sizes webrtcvad accepts, so a device frame is also a VAD frame
 SAMPLE_BYTES = 2                 # mono S16LE
 STALL_S = 1.0                    # no callback for this long while open: the device is gone
+
+# PyAudio enters Python from PortAudio's thread with PyGILState_Ensure and leaves with Release,
+# which creates and destroys a Python thread state on every callback (half the callback's CPU).
+# One extra Ensure on the first callback keeps that thread state for the stream's life; the
+# callback gives it back (Release) when the device closes.
+_ensure_thread_state = ctypes.pythonapi.PyGILState_Ensure
+_ensure_thread_state.restype = ctypes.c_int
+_release_thread_state = ctypes.pythonapi.PyGILState_Release
+_release_thread_state.argtypes = [ctypes.c_int]
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,9 @@ class AudioDevice:
         self.late_resets = 0
         self.delays: collections.deque[float] = collections.deque(maxlen=2000)
         self.lost: str = ""
+        # A handover that replaces the capture queue (the bridge, at equal rates). It runs in the
+        # PortAudio callback, so it may only pass the frame on, never compute.
+        self.on_capture: Callable[[float, bytes], None] | None = None
         self.first_callback: float | None = None   # clock time of the stream's first period
         self._expecting = False          # someone feeds playback: an empty queue is an underrun
         self._primed = False             # ... once the first frame of that feed was played
@@ -128,19 +141,32 @@ class AudioDevice:
         self._sleep = sleep
         self._stream = None
         self._closing = False
+        self._thread_state: int | None = None      # the extra PyGILState hold of the stream's thread
+        self._let_go = threading.Event()
         self._last_callback = clock()
         self._pace_start: float | None = None
         self._paced_frames = 0
 
     # ---- the PortAudio thread: copy, hand over, (paced) wait for the clock; never compute ----
     def _callback(self, in_data, frame_count, time_info, status):
+        if self._thread_state is None:
+            self._thread_state = _ensure_thread_state()
+        if self._closing:
+            _release_thread_state(self._thread_state)
+            self._let_go.set()
+            self.callbacks += 1
+            return bytes(frame_count * SAMPLE_BYTES) if self.playback is not None else None, pyaudio.paComplete
         now = self._clock()
         if self.first_callback is None:
             self.first_callback = now
         self._last_callback = now
         self.callbacks += 1
         if in_data is not None and self.capture is not None:
-            self.capture.put(now, in_data)
+            handover = self.on_capture
+            if handover is not None:
+                handover(now, in_data)
+            else:
+                self.capture.put(now, in_data)
         out = None
         if self.playback is not None:
             waiting = self._expecting and not self._primed and len(self.playback) < self.prefill_frames
@@ -227,6 +253,8 @@ class AudioDevice:
         if stream is None:
             return
         self._closing = True
+        if self._thread_state is not None:       # the next callback lets its thread state go, then ends
+            self._let_go.wait(max(0.1, 5 * self.config.frame_ms / 1000))
         for step in (stream.stop_stream, stream.close):
             try:
                 step()

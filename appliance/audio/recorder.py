@@ -10,6 +10,7 @@ from typing import Callable, Protocol, Sequence
 
 from appliance.records import Recording, RecordingSegment
 
+from .segments import RecordingFailed, RecordingRefused
 from .timeline import AGENT, CALLER, Timeline
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,11 @@ class CallRecorder:
             self._written += len(stereo) // 4
 
     def _fail(self, exc: BaseException | None, what: str) -> None:
-        self._failed = what if exc is None else f"{what}: {exc}"
-        if exc is not None and not isinstance(exc, OSError) and not _is_sink_error(exc):
+        if isinstance(exc, (RecordingFailed, RecordingRefused)):
+            self._failed = exc.reason           # the writer's own sentence says what and where
+        else:
+            self._failed = what if exc is None else f"{what}: {exc}"
+        if exc is not None and not isinstance(exc, (OSError, RecordingFailed, RecordingRefused)):
             log.error("recorder %s: %s", self.call_key, self._failed, exc_info=exc)
         else:
             log.warning("recorder %s: %s; the call goes on unrecorded", self.call_key, self._failed)
@@ -179,8 +183,10 @@ class CallRecorder:
             except Exception as exc:      # noqa: BLE001
                 if not self._failed:
                     self._fail(exc, "closing the recording failed")
-                segments = tuple(getattr(sink, "segments", ()) or ())
+                segments = getattr(exc, "segments", None) or getattr(sink, "segments", ())
         tl, rate, written = self._timeline, self.sample_rate, self._written
+        if self._failed and segments:       # what can be decrypted, up to the cut segment's last whole chunk
+            written = sum(seg.samples for seg in segments)
         if not self._failed:
             status = "recorded"
         else:
@@ -195,7 +201,3 @@ class CallRecorder:
                          pci_pauses=tl.pauses(written), vad_mode=tl.vad_mode,
                          trimmed_s=round(tl.trimmed / rate, 3))
 
-
-def _is_sink_error(exc: BaseException) -> bool:
-    """The sink's own documented errors (RecordingRefused, RecordingFailed) need no traceback."""
-    return type(exc).__name__ in ("RecordingRefused", "RecordingFailed")

@@ -18,7 +18,9 @@ _FILTER_16K = _lowpass(16000)
 
 
 def _to_pcm(samples: np.ndarray) -> bytes:
-    return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768, 32767, out=samples)
+    return samples.astype("<i2").tobytes()
 
 
 class Resampler:

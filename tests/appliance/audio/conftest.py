@@ -1,6 +1,8 @@
 """Fixtures: real speech (espeak-ng, resampled by sox) and a fresh PortAudio host over file-backed PCMs."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from appliance.audio.devices import AudioHost
@@ -29,3 +31,17 @@ def audio_host(monkeypatch, tmp_path):
     yield make
     for host in hosts:
         host.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs that really fills up (the tests run as root), unmounted afterwards."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (tests run as root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

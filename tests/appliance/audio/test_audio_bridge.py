@@ -18,7 +18,7 @@ FRAME_S = 0.02
 DELAY_BOUND_S = (MAX_JITTER_MS / 1000 + FRAME_S) + Resampler(8000, 16000).delay_s
 
 
-def played_at(out: np.ndarray, rate: int, device) -> np.ndarray:
+def played_at(out: np.ndarray, device) -> np.ndarray:
     """The playback file as the device played it: PortAudio's priming periods removed."""
     priming = len(out) - device.callbacks * device.frame_samples
     assert priming >= 0
@@ -46,8 +46,9 @@ def heard(source: np.ndarray, source_dev, out: np.ndarray, out_dev, start: int, 
     return results
 
 
-def test_each_side_hears_the_other_with_bounded_delay(audio_host, tmp_path, speech):
-    caller, agent = speech[("caller", 8000)], speech[("agent", 16000)]
+@pytest.mark.parametrize("headset_rate", [8000, 16000])   # frames handed on in the callbacks / resampled
+def test_each_side_hears_the_other_with_bounded_delay(audio_host, tmp_path, speech, headset_rate):
+    caller, agent = speech[("caller", 8000)], speech[("agent", headset_rate)]
     line_in, headset_in = padded(caller, 0.3, 1.0), padded(agent, 0.3, 1.0)
     (tmp_path / "line_in.raw").write_bytes(line_in.tobytes())
     (tmp_path / "headset_in.raw").write_bytes(headset_in.tobytes())
@@ -55,24 +56,24 @@ def test_each_side_hears_the_other_with_bounded_delay(audio_host, tmp_path, spee
                       FilePcm("headset", tmp_path / "headset_in.raw", tmp_path / "headset_out.raw"))
     caller_tap, agent_tap = [], []
     line = host.open(device("line", 8000))
-    headset = host.open(device("headset", 16000))
+    headset = host.open(device("headset", headset_rate))
     bridge = Bridge("call-1", line, headset, caller_tap=caller_tap.append, agent_tap=agent_tap.append)
     bridge.start()
-    need = max(len(line_in) / 8000, len(headset_in) / 16000) / FRAME_S + 5
+    need = max(len(line_in) / 8000, len(headset_in) / headset_rate) / FRAME_S + 5
     wait_for(lambda: min(bridge.stats().to_agent.frames, bridge.stats().to_caller.frames) >= need,
              timeout=30, message="both phrases across the bridge")
     stats = bridge.stop()
     line.close()
     headset.close()
 
-    headset_out = played_at(np.fromfile(tmp_path / "headset_out.raw", dtype="<i2"), 16000, headset)
-    line_out = played_at(np.fromfile(tmp_path / "line_out.raw", dtype="<i2"), 8000, line)
+    headset_out = played_at(np.fromfile(tmp_path / "headset_out.raw", dtype="<i2"), headset)
+    line_out = played_at(np.fromfile(tmp_path / "line_out.raw", dtype="<i2"), line)
     # compare at the source's rate; the comparison's own filter delay is taken off
-    to_agent = heard(line_in, line, to_rate(headset_out, 16000, 8000), line, 0, len(line_in))
-    to_caller = heard(headset_in, headset, to_rate(line_out, 8000, 16000), headset, 0, len(headset_in))
+    to_agent = heard(line_in, line, to_rate(headset_out, headset_rate, 8000), line, 0, len(line_in))
+    to_caller = heard(headset_in, headset, to_rate(line_out, 8000, headset_rate), headset, 0, len(headset_in))
     measured = {}
-    for name, results, extra in (("caller->agent", to_agent, Resampler(16000, 8000).delay_s),
-                                 ("agent->caller", to_caller, Resampler(8000, 16000).delay_s)):
+    for name, results, extra in (("caller->agent", to_agent, Resampler(headset_rate, 8000).delay_s),
+                                 ("agent->caller", to_caller, Resampler(8000, headset_rate).delay_s)):
         assert len(results) >= 15, name
         good = [d - extra for score, d in results if score >= CORRELATION_MIN]
         # a busy box can stall a thread past the jitter buffer now and then: that window then
