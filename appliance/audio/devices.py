@@ -49,7 +49,7 @@ class AudioDeviceConfig:
     paced: bool = False
     frame_ms: int = 20
     playback_buffer_ms: int = 60     # the jitter buffer's bound: frames waiting to be played
-    playback_prefill_ms: int = 20    # a feed starts playing once this much is queued (absorbs jitter)
+    playback_prefill_ms: int = 20    # cushion: a feed starts playing once a frame plus this much is queued
     capture_buffer_ms: int = 200     # frames captured and not yet taken by the owner
 
     def __post_init__(self):
@@ -149,13 +149,14 @@ class AudioDevice:
 
     # ---- the PortAudio thread: copy, hand over, (paced) wait for the clock; never compute ----
     def _callback(self, in_data, frame_count, time_info, status):
-        if self._thread_state is None:
-            self._thread_state = _ensure_thread_state()
-        if self._closing:
-            _release_thread_state(self._thread_state)
-            self._let_go.set()
+        if self._closing:                        # give the thread state back once, and end the stream
+            if self._thread_state is not None and not self._let_go.is_set():
+                _release_thread_state(self._thread_state)
+                self._let_go.set()
             self.callbacks += 1
             return bytes(frame_count * SAMPLE_BYTES) if self.playback is not None else None, pyaudio.paComplete
+        if self._thread_state is None:
+            self._thread_state = _ensure_thread_state()
         now = self._clock()
         if self.first_callback is None:
             self.first_callback = now
@@ -211,7 +212,7 @@ class AudioDevice:
         self._expecting, self._primed = False, False
 
     def check(self) -> None:
-        """Raise DeviceGone (once the device stopped by itself or stalled); cheap, call often."""
+        """Raise DeviceGone once the device stopped by itself or stalled (the owner reports it)."""
         if self.lost:
             raise DeviceGone(self.lost)
         stream = self._stream
@@ -225,9 +226,8 @@ class AudioDevice:
             why = "the stream stopped by itself (unplugged, or an I/O error; ALSA says why in the log)"
         if active and self._clock() - self._last_callback > STALL_S:
             active, why = False, f"no audio for {self._clock() - self._last_callback:.1f} s"
-        if not active:
+        if not active and not self._closing:     # (closed meanwhile by its owner: not lost)
             self.lost = f"audio device {self.name} (pcm {self.config.pcm}) lost: {why}"
-            log.warning("%s", self.lost)
             raise DeviceGone(self.lost)
 
     def delay_percentiles(self) -> dict[str, float]:

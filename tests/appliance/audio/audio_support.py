@@ -72,7 +72,9 @@ def find(reference: np.ndarray, haystack: np.ndarray, max_lag: int) -> tuple[flo
     products = np.fft.irfft(np.fft.rfft(hay, size) * np.conj(np.fft.rfft(ref, size)), size)[:lags]
     energy = np.concatenate(([0.0], np.cumsum(hay ** 2)))
     window_energy = energy[n:n + lags] - energy[:lags]
-    scores = products / (np.sqrt(np.maximum(window_energy, 0.0) * np.dot(ref, ref)) + 1e-9)
+    # FFT round-off leaves tiny products over digital silence: such windows score 0, not noise / 0
+    audible = window_energy > 0.01 * n
+    scores = np.where(audible, products / np.sqrt(np.where(audible, window_energy, 1.0) * np.dot(ref, ref)), 0.0)
     best = int(np.argmax(scores))
     return float(scores[best]), best
 

@@ -33,12 +33,13 @@ def audio_host(monkeypatch, tmp_path):
         host.close()
 
 
+
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB tmpfs that really fills up (the tests run as root), unmounted afterwards."""
-    mount = tmp_path / "small-disk"
+def tmpfs(tmp_path):
+    """A 2 MiB tmpfs that really fills up (the tests run as root), unmounted afterwards."""
+    mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.fail(f"cannot mount a tmpfs (tests run as root): {done.stderr.decode().strip()}")
     try:

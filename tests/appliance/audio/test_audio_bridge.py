@@ -114,6 +114,7 @@ def test_a_device_lost_mid_call_is_reported_once_and_the_bridge_keeps_the_rest(a
     assert stats.lost == (lost[0][1],)
     assert stats.to_agent.frames == frames_then          # nothing more came from the dead line
     assert not any(r.exc_info for r in caplog.records)
+    assert sum(lost[0][1] in r.getMessage() for r in caplog.records) == 1     # one log line
 
 
 def test_jitter_buffers_over_60_ms_and_mismatched_frames_are_refused(audio_host, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from appliance.audio.bridge import Bridge
 from appliance.audio.recorder import CallRecorder
 from appliance.audio.segments import SegmentWriter
-from tests.appliance.audio.audio_support import device, find, padded, to_rate
+from tests.appliance.audio.audio_support import device, find, loud_windows, padded, to_rate
 from tests.appliance.audio.recording_helpers import age_decrypt, keygen
 from tests.helpers.alsa import FilePcm
 from tests.helpers.waiting import wait_for
@@ -91,7 +91,7 @@ def test_a_6_s_call_records_6_s_with_the_pci_pause_silent_and_the_bridge_untouch
 
     # paced devices: a 6 s call is about 6 s of audio, not as much as the files could give
     assert recording.status == "recorded"
-    assert recording.samples / RATE == pytest.approx(6.0, abs=0.25)
+    assert recording.samples / RATE == pytest.approx(6.0, abs=0.5)   # unpaced, it would be minutes
     stereo = call.decrypted(recording)
     assert len(stereo) == 2 * recording.samples
 
@@ -103,19 +103,22 @@ def test_a_6_s_call_records_6_s_with_the_pci_pause_silent_and_the_bridge_untouch
     assert not stereo[2 * a:2 * b].any()                    # exact silence, both channels
     caller, _ = call.taps()
     assert np.sqrt(np.mean(caller[a:b].astype(float) ** 2)) > 500    # ... over real speech
-    assert np.array_equal(stereo[0:2 * a:2], caller[:a])            # the timeline around it intact
-    assert np.array_equal(stereo[2 * b::2], caller[b:recording.samples])
+    left = np.zeros(recording.samples, dtype="<i2")                 # the caller, its end padded
+    left[:len(caller)] = caller[:recording.samples]
+    assert np.array_equal(stereo[0:2 * a:2], left[:a])              # the timeline around it intact
+    assert np.array_equal(stereo[2 * b::2], left[b:])
     # the agent heard the caller all through the pause
     heard = to_rate(np.fromfile(tmp_path / "headset_out.raw", dtype="<i2"), 16000, RATE)
-    score, _ = find(caller[a:b], heard, len(heard))
-    assert score >= CORRELATION_MIN
+    scores = [find(caller[s:s + n], heard, len(heard))[0] for s, n in loud_windows(caller, RATE, a, b)]
+    assert len(scores) >= 4 and float(np.median(scores)) >= CORRELATION_MIN
     assert stats.to_agent.frames >= 290
 
 
 def test_a_live_call_is_recorded_bit_exact_with_speech_and_talk_over_marked(audio_host, tmp_path, speech):
     caller_phrase, agent_phrase = speech[("caller", RATE)], speech[("agent", 16000)]
-    call = Call(audio_host, tmp_path, padded(caller_phrase, 0.2, 1.0), padded(agent_phrase, 3.0, 1.0),
-                "site-a/line1/talk")
+    # a second of silence first: on a busy box the bridge may start a little after the devices
+    caller_in = padded(caller_phrase, 1.0, 1.0)
+    call = Call(audio_host, tmp_path, caller_in, padded(agent_phrase, 3.0, 1.0), "site-a/line1/talk")
     call.start()
     wait_for(lambda: call.tapped_s() >= 3.0 + len(agent_phrase.pcm) / 16000 + 0.5, timeout=20,
              message="both phrases said")
@@ -131,12 +134,15 @@ def test_a_live_call_is_recorded_bit_exact_with_speech_and_talk_over_marked(audi
     # where each phrase sits in the recording, found from its audio; VAD must agree with it
     spans = {}
     agent_8k = to_rate(agent_phrase.pcm, 16000, RATE)
-    for name, channel, pcm, start, end in (
-            ("caller", caller, caller_phrase.pcm, caller_phrase.start, caller_phrase.end),
+    edge = RATE // 2           # the phrase's first and last half second, found on their own
+    # the line's capture file starts over after its end: look only before that
+    for name, first, pcm, start, end in (
+            ("caller", caller[:len(caller_in) - edge], caller_phrase.pcm, caller_phrase.start, caller_phrase.end),
             ("agent", agent, agent_8k, agent_phrase.start // 2, agent_phrase.end // 2)):
-        score, at = find(pcm[start:end], channel, len(channel))
-        assert score >= CORRELATION_MIN, name
-        spans[name] = (at / RATE, (at + end - start) / RATE)
+        head_score, head = find(pcm[start:start + edge], first, len(first))
+        tail_score, tail = find(pcm[end - edge:end], first, len(first))
+        assert min(head_score, tail_score) >= CORRELATION_MIN, name
+        spans[name] = (head / RATE, (tail + edge) / RATE)
     for name, ranges, ratio in (("caller", recording.caller_speech, recording.caller_speech_ratio),
                                 ("agent", recording.agent_speech, recording.agent_speech_ratio)):
         (s, e), = ranges

@@ -96,14 +96,14 @@ def test_trimmed_silence_is_left_out_of_the_file_and_counted(tmp_path, speech):
     assert len(recording.caller_speech) == 2
 
 
-def test_a_full_disk_truncates_the_recording_and_the_handover_keeps_taking_audio(tmp_path, small_disk):
+def test_a_full_disk_truncates_the_recording_and_the_handover_keeps_taking_audio(tmp_path, tmpfs):
     keys = keygen(tmp_path)
     rng = np.random.default_rng(3)
-    caller, agent = (rng.integers(-9000, 9000, size=60 * RATE).astype("<i2") for _ in range(2))
-    recorder = CallRecorder("call-full", writer(small_disk / "rec", "call-full", [keys.recipient], segment_s=4.0),
-                            RATE, block_s=0.02, max_backlog_s=120)
+    caller, agent = (rng.integers(-9000, 9000, size=120 * RATE).astype("<i2") for _ in range(2))
+    recorder = CallRecorder("call-full", writer(tmpfs / "rec", "call-full", [keys.recipient], segment_s=4.0),
+                            RATE, block_s=0.02, max_backlog_s=240)
     recorder.start()
-    feed(recorder, caller, agent, chunk=RATE // 2)          # 60 s: about twice what 1 MiB holds
+    feed(recorder, caller, agent, chunk=RATE // 2)          # 120 s: nearly twice what 2 MiB hold
     wait_for(lambda: recorder.status()["failed"], timeout=30, message="the disk filled up")
     feed(recorder, caller[:RATE], agent[:RATE])              # the call goes on: handovers never raise
     recording = recorder.stop()
@@ -114,7 +114,7 @@ def test_a_full_disk_truncates_the_recording_and_the_handover_keeps_taking_audio
     assert recording.samples == sum(s.samples for s in recording.segments)
     expected = interleave(caller, agent)
     for seg in complete:                                      # what was closed decrypts exactly
-        out = age_decrypt(keys.identity_file, (small_disk / "rec" / seg.name).read_bytes())
+        out = age_decrypt(keys.identity_file, (tmpfs / "rec" / seg.name).read_bytes())
         assert np.array_equal(np.frombuffer(out.stdout, dtype="<i2"),
                               expected[2 * seg.first_sample:2 * (seg.first_sample + seg.samples)])
 
