@@ -121,7 +121,7 @@ def virtual_pcms(directory: Path, most: int) -> None:
 
 def bench_live(host: AudioHost, directory: Path, counts: list[int], seconds: float, headset_rate: int) -> None:
     recipient = str(Identity.generate().recipient)
-    how = "frames handed on in the callbacks" if headset_rate == RATE else "resampled on the bridge threads"
+    how = "frames handed on in the callbacks" if headset_rate == RATE else "resampled on the audio-bridges thread"
     print(f"\n-- live calls: line 8 kHz + headset {headset_rate // 1000} kHz ({how}), bridged and recorded "
           f"(fsync), {seconds:g} s each run, on CPU(s) {sorted(os.sched_getaffinity(0))}")
     print(f"{'calls':>5}  {'cpu/call':>9}  {'underruns':>9}  {'dropped':>7}  {'late':>4}  {'lost':>4}  {'recorded':>9}  "
@@ -161,12 +161,23 @@ def main() -> int:
                         help="nice value for this process's scheduler autogroup (root; e.g. -10 so other "
                              "jobs on a shared box do not take the audio's CPU share)")
     args = parser.parse_args()
-    if args.group_nice is not None:
-        Path("/proc/self/autogroup").write_text(str(args.group_nice))
+    autogroup = Path("/proc/self/autogroup")
+    before = autogroup.read_text().split()[-1] if autogroup.exists() else None
+    if args.group_nice is not None:        # the whole session's group: set back at the end
+        autogroup.write_text(str(args.group_nice))
+    try:
+        return run(args)
+    finally:
+        if args.group_nice is not None and before is not None:
+            autogroup.write_text(before)
+
+
+def run(args) -> int:
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})                   # threads started from here inherit it
     logging.basicConfig(level=logging.ERROR)                  # overload shows in the table, not as log lines
-    group = Path("/proc/self/autogroup").read_text().strip() if Path("/proc/self/autogroup").exists() else "-"
+    autogroup = Path("/proc/self/autogroup")
+    group = autogroup.read_text().strip() if autogroup.exists() else "-"
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; scheduler group {group}")
     runs = {8000: [int(c) for c in args.calls.split(",") if c], 16000: [int(c) for c in args.calls16.split(",") if c]}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

