@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Protocol, Sequence
 
-from appliance.records import Recording, RecordingSegment
+from appliance.calls.record import Recording, RecordingSegment
 
 from .segments import RecordingFailed, RecordingRefused
 from .timeline import AGENT, CALLER, Timeline

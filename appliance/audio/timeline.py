@@ -6,8 +6,8 @@ from datetime import datetime
 
 import numpy as np
 
-from appliance.calltime import iso_utc
-from appliance.records import PciPause
+from appliance.common.time import iso_utc
+from appliance.calls.record import PciPause
 
 from .vad import DEFAULT_MERGE_GAP_MS, ChannelVad, SpeechMap, overlap
 
