@@ -11,7 +11,9 @@ from typing import Callable, Sequence
 
 from appliance.calls.record import CallRecord
 from appliance.common.backoff import Backoff, BackoffPolicy
-from appliance.store.store import AddResult, RejectedRaw, Store, StoreError
+from appliance.store.errors import StoreError
+from appliance.store.records import AddResult, RejectedRaw
+from appliance.store.store import Store
 
 log = logging.getLogger("appliance.store")
 
