@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from appliance.store.errors import is_corruption
+from appliance.store.errors import StoreError, is_corruption
 
 log = logging.getLogger("appliance.store")
 
@@ -46,11 +46,28 @@ def restrict_files(path: Path) -> None:
             pass
 
 
-def connect(path: Path, busy_timeout_s: float, read_only: bool = False) -> sqlite3.Connection:
-    if read_only:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               timeout=busy_timeout_s)
+def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
+
+
+def connect_read_only(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection that reads and creates no file, whoever runs it (root included).
+
+    Even a `mode=ro` connection creates -wal and -shm when they are missing (and leaves them, owned
+    by whoever ran it). With both present (a daemon has the database open) `mode=ro` uses them
+    as they are; with no WAL (no writer has it open) the file is read as immutable, which
+    creates nothing; a WAL without its -shm (a crash leftover) cannot be read without creating
+    one, so that is refused.
+    """
+    wal, shm = side_files(path)
+    if wal.exists() and shm.exists():
+        uri = f"file:{path}?mode=ro"
+    elif not wal.exists() or wal.stat().st_size == 0:
+        uri = f"file:{path}?mode=ro&immutable=1"
+    else:
+        raise StoreError(f"{wal} is left from a crash and reading it would create files: start the "
+                         f"daemon once (it recovers the WAL), then try again")
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_s)
 
 
 def configure(conn: sqlite3.Connection, max_db_bytes: int | None, cache_kib: int) -> None:

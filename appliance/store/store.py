@@ -32,7 +32,8 @@ class Store(RecordsMixin, InspectionMixin):
     permission problem is raised as it came and the file is left alone.
 
     `create=False` never creates the data directory or the database (NoDatabase instead): what
-    operator commands use. `read_only=True` also opens the file read-only and changes nothing in it.
+    operator commands use. `read_only=True` also reads without writing or creating any file (not
+    even -wal/-shm), so any user, root included, may run it.
     `now` is the epoch clock behind `stored_at` and backlog ages; `max_db_bytes` caps the file
     (SQLite then answers "database or disk is full").
     """
@@ -57,7 +58,7 @@ class Store(RecordsMixin, InspectionMixin):
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.data_dir, 0o700)   # mkdir's mode is filtered by the umask
         if read_only:
-            self._conn = files.connect(self.path, busy_timeout_s, read_only=True)
+            self._conn = files.connect_read_only(self.path, busy_timeout_s)
             return
         self._conn = self._open(max_db_bytes, check)
         files.restrict_files(self.path)
