@@ -186,6 +186,8 @@ def check_store(data_dir: str, site_id: str, *, now: Callable[[], float] = time.
                 else "the daemon creates it on its first start: systemctl start appliance")
         return failed("store", str(missing), hint)
     degraded = _daemon_store(control_socket)
+    if degraded is not None:              # the daemon knows best: its store cannot be used now
+        return combine("store", [degraded])
     try:
         conn = _readonly_connect(db)
         try:
@@ -206,8 +208,6 @@ def check_store(data_dir: str, site_id: str, *, now: Callable[[], float] = time.
     if rows != ["ok"]:
         return failed("store", f"{db}: quick_check found damage: {'; '.join(rows[:2])}", _RESTART_HINT)
     findings = [Finding(Status.PASS, f"quick_check ok, schema v{version}")]
-    if degraded is not None:
-        findings.append(degraded)
     if version > SCHEMA_VERSION:
         findings.append(Finding(Status.FAIL, f"schema v{version} is newer than this release "
                                              f"understands (v{SCHEMA_VERSION})",

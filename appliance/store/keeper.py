@@ -132,7 +132,7 @@ class StoreKeeper:
 
     def status(self) -> dict:
         out = self.guard.status()
-        out["salvage"] = self.salvage_reports
+        out["salvage"] = [dict(r, summary=describe(r)) for r in self.salvage_reports]
         if self.salvage_note:
             out["salvage_note"] = self.salvage_note
         return out
