@@ -15,6 +15,7 @@ def main() -> int:
         ["bench_ingest.py"] + (["--records", "200000"] if quick else []),
         ["bench_sync.py"] + (["--n", "200000"] if quick else []),
         ["bench_recording_crypto.py"] + (["--seconds", "600"] if quick else []),
+        ["bench_disk_full.py"] + (["--seconds", "10", "--cycles", "3"] if quick else []),
     ]
     failed = 0
     for script, *args in runs:
