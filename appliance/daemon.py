@@ -18,7 +18,7 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
-from appliance.stats.queue_stats import QueueStats
+from appliance.floor import Floor
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
 from appliance.common.tasks import TaskGroup
@@ -41,10 +41,10 @@ class Daemon:
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
-        self.queue_stats = QueueStats(self.tracker, service_level_s=None,
-                                      service_levels={q.name: q.service_level_s for q in config.queue})
         self.device_info: dict[str, DeviceInfo] = {}
         self.runners: dict[str, DeviceRunner] = {}
+        self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
+                           clock=clock, wallclock=wallclock)
         self.sync = None
         self.started_at = clock()
         self.ingest: Ingest | None = None
@@ -70,13 +70,18 @@ class Daemon:
         self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch,
                                   on_error=self.keeper.write_failed)
         self.keeper.attach(self.writer)
-        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+        self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
-                             release=self._release, wallclock=self._wallclock)
+                             release=self._release, wallclock=self._wallclock,
+                             on_records=self.floor.records_finished)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore, 0)
+        if restored:
+            log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
+            self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
             self._start_metrics()
@@ -104,9 +109,8 @@ class Daemon:
         return self.keeper.store(**kw)
 
     async def _open_store_or_degrade(self) -> None:
-        """First of all: take the data dir (a second daemon stops here, naming the first's pid), then
-        open the store with its integrity check. A full or unusable disk does not stop the daemon:
-        it runs degraded (input held, control socket, metrics and READY=1 up) until the store works."""
+        """Take the data dir (a second daemon stops here) and open the store; a full or unusable
+        disk degrades the daemon (input held, control, metrics, READY=1 up) instead of stopping it."""
         self.keeper = StoreKeeper(self.config.site.data_dir, self.site_id,
                                   ballast_bytes=self.config.store.ballast_mb << 20,
                                   hold_input=lambda on: self.gate.hold("store", on))
@@ -184,6 +188,7 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        await self.floor.close()
         if self.control is not None:
             await self.control.close()
         if self._metrics:
@@ -193,20 +198,11 @@ class Daemon:
             thread.join(5)
         if self.sync is not None:
             await self.sync.stop()
-        await self._commit_what_was_accepted()
+        if self.writer is not None:
+            await self.keeper.finish(self.writer, self.ingest.hand_over_held if self.ingest else None)
         if self.keeper is not None:
             self.keeper.stop()
         log.info("stopped")
-
-    async def _commit_what_was_accepted(self) -> None:
-        """Stopping: batches held back by backpressure go to the writer too; on a full disk the
-        ballast is given back; whatever still cannot be committed is counted in the log."""
-        if self.writer is None:
-            return
-        if self.ingest is not None:
-            self.ingest.hand_over_held()
-        self.keeper.before_shutdown()
-        await asyncio.to_thread(self.writer.close, 20.0 if self.writer.healthy else 8.0)
 
     # ---- devices ---------------------------------------------------------------------
 
@@ -222,7 +218,7 @@ class Daemon:
                 legs = await asyncio.to_thread(self._open_legs, entry.name)
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
-            self._add_runner(entry, self.ingest.on_events, on_down=self._device_down)
+            self._add_runner(entry, self._on_events, on_down=self._device_down)
         for runner in self.runners.values():
             if self.gate.held:
                 runner.pause()       # degraded from the start: the devices are not read
@@ -248,15 +244,7 @@ class Daemon:
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
         since = iso_utc(self._wallclock() - timedelta(days=2), 6)
-        try:
-            reader = self._store()
-        except StoreError as exc:
-            log.warning("%s: open calls not re-seeded from the store: %s", source, exc)
-            return {}
-        try:
-            return reader.open_pbx_legs(source, since)
-        finally:
-            reader.close()
+        return self._with_store(lambda reader: reader.open_pbx_legs(source, since), {})
 
     def dial(self, line: str, number: str) -> bool:
         """Place an outbound call on a line (an agent's click-to-dial). False if the line is not ready.
@@ -269,10 +257,16 @@ class Daemon:
         runner.driver.dial(number)
         return True
 
+    def _on_events(self, name: str, events: list, mark: object) -> None:
+        self.ingest.on_events(name, events, mark)
+        if self.device_info[name].role == "line":
+            self.floor.calls_changed()
+
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, self._wallclock())
         if records:
             self.ingest.submit(records, [])
+            self.floor.calls_changed()
 
     def _release(self, name: str, mark: object) -> None:
         runner = self.runners.get(name)
@@ -317,6 +311,7 @@ class Daemon:
             self.ingest.tick()
             for runner in self.runners.values():
                 runner.poll(now)
+            self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -338,6 +333,19 @@ class Daemon:
         if not runs:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
+
+    def _with_store(self, fn, unavailable=None):
+        """fn(a store of our own), on this thread; closed afterwards. `unavailable` while the store
+        is not open (degraded from the start)."""
+        try:
+            reader = self._store()
+        except StoreError as exc:
+            log.warning("store not open yet, not read (%s): %s", getattr(fn, "__qualname__", fn), exc)
+            return unavailable
+        try:
+            return fn(reader)
+        finally:
+            reader.close()
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -375,8 +383,7 @@ class Daemon:
             "store": self.keeper.status() if self.keeper else None,
             "last_selftest": self.last_selftest,
             "tasks": self.tasks.status(),
-            "queues": {name: dataclasses.asdict(snap)
-                       for name, snap in self.queue_stats.snapshot(self._wallclock()).items()},
+            **self.floor.status(),
         }
         if self.sync is not None:
             out["central"] = self.sync.status()

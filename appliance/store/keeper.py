@@ -70,8 +70,13 @@ class StoreKeeper:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.guard.write_failed, exc)
 
-    def before_shutdown(self) -> None:
+    async def finish(self, writer, hand_over_held: Callable[[], int] | None = None) -> None:
+        """Stopping: batches held back by backpressure go to the writer too; on a full disk the
+        ballast is given back; whatever still cannot be committed is counted in the writer's log."""
+        if hand_over_held is not None:
+            hand_over_held()
         self.guard.before_shutdown()
+        await asyncio.to_thread(writer.close, 20.0 if writer.healthy else 8.0)
 
     # ---- salvage ------------------------------------------------------------------------
 
