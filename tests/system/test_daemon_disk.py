@@ -6,6 +6,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -105,64 +106,58 @@ def db_count(data) -> int:
         conn.close()
 
 
-def _fill_while_running(tmp_path, data, daemon, pbx) -> dict:
-    """1,000 records stored, then the disk fills while 20,000 more keep arriving: returns the status
-    once input is held and stays held (the emulator still has records to push)."""
-    pbx.send(avaya_records(1000, seed=41))
-    wait_for(lambda: status(tmp_path)["records_durable"] >= 1000, 20, message="1000 stored")
-    filler = fill(data)
-    pbx.send(avaya_records(20000, seed=42, day=3))
-    wait_for(lambda: status(tmp_path)["store"]["state"] == "degraded", 30, message="degraded")
-    st = status(tmp_path)
-    assert st["input_pauses"] >= 1 and "store" in st["input_held"]
-    events = st["devices"][0]["events"]
-    status_ticks(daemon, 4)
-    st = status(tmp_path)
-    assert st["devices"][0]["events"] == events             # nothing more is read while held ...
-    assert len(pbx.sent) + pbx.pending > events + 1000      # ... though the PBX has sent or offers more
-    assert st["store_queue"] <= 2000                        # memory stays bounded
-    st["filler"] = filler
-    return st
+@contextmanager
+def running_onto_a_full_disk(tmp_path, ballast_mb: int):
+    """A daemon on a 24 MB tmpfs storing 1,000 records; then the disk fills while 20,000 more keep
+    arriving. Yields (data dir, daemon, the filler): delete it and space returns."""
+    avaya = free_port()
+    with tmpfs(tmp_path / "data", "24m") as data:
+        config = write_config(tmp_path, data, avaya_port=avaya,
+                              store=f"ballast_mb = {ballast_mb}\nmax_pending = 2000\nmax_batch = 500")
+        with DaemonProcess(config) as daemon:
+            daemon.start()
+            with AvayaEmulator("127.0.0.1", avaya, buffer_limit=50000) as pbx:
+                pbx.send(avaya_records(1000, seed=41))
+                wait_for(lambda: status(tmp_path)["records_durable"] >= 1000, 20, message="1000 stored")
+                filler = fill(data)
+                pbx.send(avaya_records(20000, seed=42, day=3))
+                wait_for(lambda: status(tmp_path)["store"]["state"] == "degraded", 30, message="degraded")
+                st = status(tmp_path)
+                assert st["input_pauses"] >= 1 and "store" in st["input_held"]
+                events = st["devices"][0]["events"]
+                status_ticks(daemon, 4)
+                st = status(tmp_path)
+                assert st["devices"][0]["events"] == events             # nothing more is read while held ...
+                assert len(pbx.sent) + pbx.pending > events + 1000      # ... though the PBX offers more
+                assert st["store_queue"] <= 2000                        # memory stays bounded
+                yield data, daemon, filler
+        filler.unlink(missing_ok=True)
 
 
 def test_b_a_disk_filling_while_running_holds_input_and_the_ballast_lets_everything_commit(tmp_path):
-    avaya = free_port()
-    with tmpfs(tmp_path / "data", "24m") as data:
-        config = write_config(tmp_path, data, avaya_port=avaya,
-                              store="ballast_mb = 4\nmax_pending = 2000\nmax_batch = 500")
-        with DaemonProcess(config) as daemon:
-            daemon.start()
-            assert (data / "appliance.ballast").stat().st_size == 4 << 20
-            with AvayaEmulator("127.0.0.1", avaya, buffer_limit=50000) as pbx:
-                st = _fill_while_running(tmp_path, data, daemon, pbx)
-                assert not (data / "appliance.ballast").exists()        # given back at the first failure
-                wait_for(lambda: status(tmp_path)["store_queue"] == 0, 30,
-                         message="what was accepted committed into the ballast's room")
-                accepted = status(tmp_path)["calls_finished"]
-                assert daemon.terminate() == 0
-            log = daemon.log_text()
-        assert "not made durable" not in log and "Traceback" not in log
-        st["filler"].unlink()
-        assert db_count(data) == accepted                    # everything accepted is stored
+    with running_onto_a_full_disk(tmp_path, ballast_mb=4) as (data, daemon, filler):
+        assert not (data / "appliance.ballast").exists()                # given back at the first failure
+        wait_for(lambda: status(tmp_path)["store_queue"] == 0, 30,
+                 message="what was accepted committed into the ballast's room")
+        accepted = status(tmp_path)["calls_finished"]
+        assert daemon.terminate() == 0
+        filler.unlink()
+        assert db_count(data) == accepted                              # everything accepted is stored
+    log = daemon.log_text()
+    assert "not made durable" not in log and "Traceback" not in log
 
 
 def test_b_without_a_ballast_the_stop_says_exactly_how_many_records_were_not_stored_and_why(tmp_path):
-    avaya = free_port()
-    with tmpfs(tmp_path / "data", "24m") as data:
-        config = write_config(tmp_path, data, avaya_port=avaya,
-                              store="ballast_mb = 0\nmax_pending = 2000\nmax_batch = 500")
-        with DaemonProcess(config) as daemon:
-            daemon.start()
-            with AvayaEmulator("127.0.0.1", avaya, buffer_limit=50000) as pbx:
-                st = _fill_while_running(tmp_path, data, daemon, pbx)
-                accepted = status(tmp_path)["calls_finished"]
-                assert daemon.terminate() == 0
-            log = daemon.log_text()
-        st["filler"].unlink()
-        lost = re.search(r"store writer closed with (\d+) record\(s\) and \d+ unparseable input\(s\) not made "
-                         r"durable: OperationalError: database or disk is full", log)
-        assert lost, log[-2000:]
-        assert int(lost.group(1)) == accepted - db_count(data) > 0
+    with running_onto_a_full_disk(tmp_path, ballast_mb=0) as (data, daemon, filler):
+        accepted = status(tmp_path)["calls_finished"]
+        assert daemon.terminate() == 0
+        filler.unlink()
+        stored = db_count(data)
+    log = daemon.log_text()
+    lost = re.search(r"store writer closed with (\d+) record\(s\) and \d+ unparseable input\(s\) not made "
+                     r"durable: OperationalError: database or disk is full", log)
+    assert lost, log[-2000:]
+    assert int(lost.group(1)) == accepted - stored > 0
 
 
 def test_a_locked_database_at_start_is_one_clear_line_and_resumes_when_released(tmp_path):
