@@ -16,10 +16,11 @@ from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
-from appliance.devices import DeviceRunner
+from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
 from appliance.floor import Floor
-from appliance.store import Store, StoreWriter
+from appliance.store import Store, StoreError, StoreWriter
+from appliance.store.keeper import StoreKeeper
 from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
@@ -56,25 +57,25 @@ class Daemon:
         self._selftest_reading = False
         self.control = None
         self._metrics = None
+        self.gate = InputGate(self._apply_input_pause)   # input flows while no reason holds it
+        self.keeper: StoreKeeper | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         cfg = self.config
-        # Open once with the integrity check (and migrations); the writer and readers open their own.
-        with Store(cfg.site.data_dir, site_id=self.site_id) as checked:
-            if checked.recovered_from:
-                log.error("database was corrupt: moved aside to %s and started a new one; "
-                          "the old file is kept for inspection", checked.recovered_from)
+        await self._open_store_or_degrade()
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
-        self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch)
+        self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch,
+                                  on_error=self.keeper.write_failed)
+        self.keeper.attach(self.writer)
         self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
                              release=self._release, wallclock=self._wallclock,
                              on_records=self.floor.records_finished, finish=self._finish_records)
-        restored = await asyncio.to_thread(self._with_store, self.floor.restore)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore, 0)
         if restored:
             log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
@@ -106,7 +107,15 @@ class Daemon:
         await self._ready.wait()
 
     def _store(self, **kw) -> Store:
-        return Store(self.config.site.data_dir, site_id=self.site_id, check=False, **kw)
+        return self.keeper.store(**kw)
+
+    async def _open_store_or_degrade(self) -> None:
+        """Take the data dir (a second daemon stops here) and open the store; a full or unusable
+        disk degrades the daemon (input held, control, metrics, READY=1 up) instead of stopping it."""
+        self.keeper = StoreKeeper(self.config.site.data_dir, self.site_id,
+                                  ballast_bytes=self.config.store.ballast_mb << 20,
+                                  hold_input=lambda on: self.gate.hold("store", on))
+        await self.keeper.start(self.tasks)
 
     def _install_signals(self) -> None:
         handlers = {signal.SIGTERM: self._stop.set, signal.SIGINT: self._stop.set, signal.SIGHUP: self._reload}
@@ -144,7 +153,7 @@ class Daemon:
     async def _start_control(self) -> None:
         from appliance.ops.control import ControlServer
         path = self.config.control_socket
-        self.control = ControlServer(path, {"status": self.status})
+        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands()})
         try:
             await self.control.start()
         except (OSError, RuntimeError) as exc:
@@ -191,7 +200,9 @@ class Daemon:
         if self.sync is not None:
             await self.sync.stop()
         if self.writer is not None:
-            await asyncio.to_thread(self.writer.close, 20.0)
+            await self.keeper.finish(self.writer, self.ingest.hand_over_held if self.ingest else None)
+        if self.keeper is not None:
+            self.keeper.stop()
         log.info("stopped")
 
     # ---- devices ---------------------------------------------------------------------
@@ -210,6 +221,8 @@ class Daemon:
                     self.tracker.seed_open_legs(entry.name, legs)
             self._add_runner(entry, self._on_events, on_down=self._device_down)
         for runner in self.runners.values():
+            if self.gate.held:
+                runner.pause()       # degraded from the start: the devices are not read
             runner.start(self._loop)
 
     def _device_info(self, entry: DeviceEntry) -> DeviceInfo:
@@ -232,11 +245,7 @@ class Daemon:
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
         since = iso_utc(self._wallclock() - timedelta(days=2), 6)
-        reader = self._store()
-        try:
-            return reader.open_pbx_legs(source, since)
-        finally:
-            reader.close()
+        return self._with_store(lambda reader: reader.open_pbx_legs(source, since), {})
 
     def dial(self, line: str, number: str) -> bool:
         """Place an outbound call on a line (an agent's click-to-dial). False if the line is not ready.
@@ -287,6 +296,9 @@ class Daemon:
     # ---- events -> calls -> store ----------------------------------------------------
 
     def _set_paused(self, paused: bool) -> None:
+        self.gate.hold("store-behind", paused)
+
+    def _apply_input_pause(self, paused: bool) -> None:
         for name in self.device_info:
             runner = self.runners[name]
             runner.pause() if paused else runner.resume()
@@ -342,9 +354,14 @@ class Daemon:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
-    def _with_store(self, fn):
-        """fn(a store of our own), on this thread; closed afterwards."""
-        reader = self._store()
+    def _with_store(self, fn, unavailable=None):
+        """fn(a store of our own), on this thread; closed afterwards. `unavailable` while the store
+        is not open (degraded from the start)."""
+        try:
+            reader = self._store()
+        except StoreError as exc:
+            log.warning("store not open yet, not read (%s): %s", getattr(fn, "__qualname__", fn), exc)
+            return unavailable
         try:
             return fn(reader)
         finally:
@@ -381,7 +398,9 @@ class Daemon:
             "protocol_errors": self.ingest.protocol_errors if self.ingest else 0,
             "store_queue": self.writer.queue_depth if self.writer else 0,
             "store_healthy": self.writer.healthy if self.writer else None,
-            "input_pauses": self.ingest.input_pauses if self.ingest else 0,
+            "input_pauses": self.gate.pauses,
+            "input_held": self.gate.reasons,
+            "store": self.keeper.status() if self.keeper else None,
             "last_selftest": self.last_selftest,
             "tasks": self.tasks.status(),
             **self.floor.status(),
@@ -394,6 +413,9 @@ class Daemon:
         st = self.status()
         up = sum(1 for d in st["devices"] if d["state"] == "UP")
         line = f"{up}/{len(st['devices'])} devices up, {st['records_durable']} records stored"
+        store_words = self.keeper.status_words() if self.keeper else ""
+        if store_words:
+            line = f"{store_words}; {line}"
         central = st.get("central")
         if central:
             line += f", backlog {central.get('backlog')}, central {central.get('active_endpoint') or 'none'}"

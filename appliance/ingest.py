@@ -130,10 +130,21 @@ class Ingest:
                 self._pause_inputs(True)
                 self._loop.call_later(0.1, self._release_held)
 
-    def _try_submit(self, records: list, rejected: list, marks: tuple) -> bool:
+    def _try_submit(self, records: list, rejected: list, marks: tuple, force: bool = False) -> bool:
         def durable(result: AddResult) -> None:
             self._durable_from_thread(result, marks)
-        return self.writer.submit(records, rejected, on_durable=durable, timeout=0)
+        return self.writer.submit(records, rejected, on_durable=durable, timeout=0, force=force)
+
+    def hand_over_held(self) -> int:
+        """At shutdown: queue every batch held back by backpressure, past the writer's bound (they
+        are in memory already), so the writer commits them or counts them as not durable.
+        Returns how many call records were handed over."""
+        n = 0
+        while self._held:
+            records, rejected, marks = self._held.popleft()
+            self._try_submit(records, rejected, marks, force=True)
+            n += len(records)
+        return n
 
     def _release_held(self) -> None:
         while self._held:

@@ -42,10 +42,13 @@ class StoreConfig:
     """The store writer: how much it commits at once and how much may wait for the disk."""
     max_batch: int = 5000           # records per transaction at most
     max_pending: int = 20000        # records waiting for the disk before device input is paused
+    ballast_mb: int = 64            # space reserved in the data dir, given back when the disk fills (0 = none)
 
     def __post_init__(self):
         if self.max_batch < 1 or self.max_pending < self.max_batch:
             raise ValueError("max_pending: must be >= max_batch >= 1")
+        if self.ballast_mb < 0:
+            raise ValueError("ballast_mb: must be >= 0 (0 = no ballast)")
 
 
 @dataclass(frozen=True)

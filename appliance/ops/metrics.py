@@ -38,6 +38,7 @@ class StatusCollector:
                                 value=st.get("calls_in_progress") or 0)
         yield GaugeMetricFamily("appliance_store_queue", "Records waiting for the store writer",
                                 value=st.get("store_queue", 0))
+        yield from _store_metrics(st)
         central = st.get("central")
         if central:
             yield GaugeMetricFamily("appliance_backlog_records", "Records not yet acknowledged by the central",
@@ -58,6 +59,27 @@ class StatusCollector:
         yield from _queue_metrics(st.get("stats", {}))
         yield from _process_metrics()
         yield from _system_metrics()
+
+
+def _store_metrics(st: dict):
+    """Degraded store, held input, ballast and salvage reports not yet acknowledged."""
+    store = st.get("store") or {}
+    yield GaugeMetricFamily("appliance_store_degraded", "1 while the store is unusable (disk full, I/O, locked)",
+                            value=1.0 if store.get("state") == "degraded" else 0.0)
+    yield GaugeMetricFamily("appliance_input_held", "1 while device input is paused",
+                            value=1.0 if st.get("input_held") else 0.0)
+    yield CounterMetricFamily("appliance_input_pauses", "Times device input was paused",
+                              value=st.get("input_pauses") or 0)
+    ballast = store.get("ballast") or {}
+    yield GaugeMetricFamily("appliance_store_ballast_bytes", "Space held in reserve in the data dir now",
+                            value=float(ballast.get("bytes") or 0) if ballast.get("present") else 0.0)
+    reports = store.get("salvage") or []
+    yield GaugeMetricFamily("appliance_salvage_unacknowledged", "Salvage reports not yet acknowledged",
+                            value=len(reports))
+    yield GaugeMetricFamily("appliance_salvage_recovered_records", "Records recovered (unacknowledged reports)",
+                            value=sum(r.get("records_recovered") or 0 for r in reports))
+    yield GaugeMetricFamily("appliance_salvage_lost_records", "Records not recovered (unacknowledged reports)",
+                            value=sum(r.get("records_lost") or 0 for r in reports))
 
 
 def _queue_metrics(stats: dict):
