@@ -19,6 +19,7 @@ from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
 from appliance.floor import Floor
+from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
 from appliance.common.tasks import TaskGroup
@@ -324,7 +325,7 @@ class Daemon:
             if now - last_selftest_read > 30 and not self._selftest_reading:
                 last_selftest_read = now
                 self._selftest_reading = True
-                self.tasks.start(self._refresh_selftest(), "selftest-status")
+                self.tasks.start(refresh_last_selftest(self), "selftest-status")
             records = self.tracker.tick(self._wallclock())
             if records:
                 self.ingest.submit(records, [])
@@ -334,25 +335,6 @@ class Daemon:
             self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
-
-    async def _refresh_selftest(self) -> None:
-        """Off the tick loop: a locked database must not look like a wedged event loop."""
-        try:
-            self.last_selftest = await asyncio.to_thread(self._read_last_selftest)
-        except Exception as exc:  # noqa: BLE001 - status only; the store's own health is reported elsewhere
-            log.debug("last self-test unavailable: %s", exc)
-        finally:
-            self._selftest_reading = False
-
-    def _read_last_selftest(self) -> dict | None:
-        reader = self._store()
-        try:
-            runs = reader.selftests(limit=1)
-        finally:
-            reader.close()
-        if not runs:
-            return None
-        return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
     def _with_store(self, fn, unavailable=None):
         """fn(a store of our own), on this thread; closed afterwards. `unavailable` while the store
@@ -380,46 +362,7 @@ class Daemon:
     # ---- status -----------------------------------------------------------------------
 
     def status(self) -> dict:
-        now = self._clock()
-        devices = []
-        for runner in self.runners.values():
-            d = runner.state.as_dict(now)
-            peers = runner.driver.status().get("peers")
-            if peers is not None:
-                d["connections"] = len(peers)
-            devices.append(d)
-        out = {
-            "site_id": self.site_id,
-            "uptime_s": round(now - self.started_at, 1),
-            "devices": devices,
-            "calls_in_progress": self.tracker.in_progress(),
-            "calls_finished": self.ingest.calls_finished if self.ingest else 0,
-            "records_durable": self.records_durable,
-            "protocol_errors": self.ingest.protocol_errors if self.ingest else 0,
-            "store_queue": self.writer.queue_depth if self.writer else 0,
-            "store_healthy": self.writer.healthy if self.writer else None,
-            "input_pauses": self.gate.pauses,
-            "input_held": self.gate.reasons,
-            "store": self.keeper.status() if self.keeper else None,
-            "last_selftest": self.last_selftest,
-            "tasks": self.tasks.status(),
-            **self.floor.status(),
-        }
-        if self.sync is not None:
-            out["central"] = self.sync.status()
-        return out
+        return site_status(self)
 
     def status_line(self) -> str:
-        st = self.status()
-        up = sum(1 for d in st["devices"] if d["state"] == "UP")
-        line = f"{up}/{len(st['devices'])} devices up, {st['records_durable']} records stored"
-        store_words = self.keeper.status_words() if self.keeper else ""
-        if store_words:
-            line = f"{store_words}; {line}"
-        central = st.get("central")
-        if central:
-            line += f", backlog {central.get('backlog')}, central {central.get('active_endpoint') or 'none'}"
-        failed = [name for name, state in st["tasks"].items() if state.startswith("failed")]
-        if failed:
-            line += f", FAILED: {', '.join(failed)}"
-        return line
+        return status_line(self.status(), self.keeper.status_words() if self.keeper else "")
