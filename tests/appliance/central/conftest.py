@@ -23,12 +23,13 @@ def pki(tmp_path_factory):
 
 
 def central_for(backend: str, pg_cluster, directory, pki, extra_args: tuple[str, ...] = ()) -> CentralProcess:
-    """A (not yet started) central on a fresh SQLite file or a fresh PostgreSQL database."""
+    """A (not yet started) central on a fresh SQLite file or a fresh PostgreSQL database; either way its
+    recordings go to directory/recordings."""
     if backend == "sqlite":
         return CentralProcess(directory / "central.db", pki=pki, extra_args=extra_args)
     db = pg_cluster.new_database()
-    return CentralProcess(directory / f"{db}.db", pki=pki, extra_args=extra_args, db=pg_cluster.url(db),
-                          env={"PGPASSWORD": PASSWORD})
+    return CentralProcess(directory / f"{db}.db", pki=pki, db=pg_cluster.url(db), env={"PGPASSWORD": PASSWORD},
+                          extra_args=("--recordings-dir", str(directory / "recordings"), *extra_args))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
