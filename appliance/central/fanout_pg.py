@@ -69,23 +69,32 @@ class PgFollower:
                 self._stop.wait(self._retry_s)
 
     def _follow(self, conn: psycopg.Connection) -> None:
-        while not self._stop.is_set():
-            for note in conn.notifies(timeout=0.5):
-                origin, _, rest = note.payload.partition(" ")
-                if origin == self._replica_id:
-                    continue                    # this replica fanned it out when it arrived
-                event_id, _, inline = rest.partition(" ")
-                if inline:
-                    payload = base64.b64decode(inline)
-                else:
-                    row = conn.execute("SELECT payload FROM live_events WHERE id = %s", (int(event_id),)).fetchone()
-                    if row is None:
+        fetch: psycopg.Connection | None = None     # a second connection: this one is busy inside notifies()
+        try:
+            while not self._stop.is_set():
+                for note in conn.notifies(timeout=0.5):
+                    if self._stop.is_set():
+                        return                  # (a notification cut off here no longer matters)
+                    origin, _, rest = note.payload.partition(" ")
+                    if origin == self._replica_id:
+                        continue                # this replica fanned it out when it arrived
+                    event_id, _, inline = rest.partition(" ")
+                    if inline:
+                        self._hand_over(base64.b64decode(inline))
                         continue
-                    payload = row[0]
-                self.received += 1
-                self._loop.call_soon_threadsafe(self._deliver, payload)
-                if self._stop.is_set():
-                    return
+                    if fetch is None:
+                        fetch = connect(self._url, password=self._password,
+                                        application_name="appliance-central-follow")
+                    row = fetch.execute("SELECT payload FROM live_events WHERE id = %s", (int(event_id),)).fetchone()
+                    if row is not None:
+                        self._hand_over(row[0])
+        finally:
+            if fetch is not None:
+                fetch.close()
+
+    def _hand_over(self, payload: bytes) -> None:
+        self.received += 1
+        self._loop.call_soon_threadsafe(self._deliver, payload)
 
     def _deliver(self, payload: bytes) -> None:
         self._hub.publish(live_pb2.LiveEvent.FromString(payload), payload)
