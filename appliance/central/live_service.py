@@ -9,7 +9,7 @@ import grpc
 from appliance.central.identity import check_claim, require_crm, require_site
 from appliance.central.live_hub import CLOSED, OVERFLOW, Subscription
 from appliance.central.store import CentralStore, LiveRow, StoreUnavailable
-from appliance.central.sync_service import utc_now
+from appliance.central.cdr_writer import utc_now
 from appliance.v1 import live_pb2
 
 log = logging.getLogger("appliance.central")

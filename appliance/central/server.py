@@ -10,11 +10,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from appliance.central.cdr_writer import CdrWriter, Counters
 from appliance.central.live_hub import LiveHub
 from appliance.central.live_service import LIVE_SERVICE, LiveEventsService, LiveWriter
 from appliance.central.recordings_service import RECORDINGS_SERVICE, RecordingsService
 from appliance.central.store import CentralStore, StoreError, StoreUnavailable, is_postgres_url, mask_db_url, open_store
-from appliance.central.sync_service import CDR_SYNC_SERVICE, CdrSyncService, Counters, SyncStreamState
+from appliance.central.sync_service import CDR_SYNC_SERVICE, CdrSyncService, SyncStreamState
 from appliance.central.validate import CentralPolicy
 from appliance.central.workers import StorePool
 from appliance.endpoints import is_loopback
@@ -91,6 +92,7 @@ class CentralServer:
         self._streams: dict[asyncio.Task, SyncStreamState] = {}
         self._follower = None
         self.pool: StorePool | None = None
+        self.cdr_writer: CdrWriter | None = None
         self.hub = LiveHub(subscriber_queue)
         self.live_writer = LiveWriter(self)
         self.recordings = RecordingsService(self, self.recordings_dir)
@@ -114,9 +116,11 @@ class CentralServer:
     async def start(self) -> None:
         self._stopping = asyncio.Event()
         self._stop_waiter = asyncio.ensure_future(self._stopping.wait())
-        self.pool = StorePool(self._open_store, {"cdr": self._writers, "live": 1, "misc": 1, "health": 1, "files": 2})
+        self.pool = StorePool(self._open_store, {"live": 1, "misc": 1, "health": 1, "files": 2})
         try:
             await self.pool.run_plain("misc", lambda: self._open_store(create=True).close())
+            self.cdr_writer = CdrWriter(self.pool, self.policy, self._writers)
+            self.cdr_writer.start()
             if self.recordings_dir is not None:
                 self.recordings_dir.mkdir(parents=True, exist_ok=True)
             await self._start_fanout()
@@ -232,6 +236,9 @@ class CentralServer:
         if self._follower is not None:
             await asyncio.to_thread(self._follower.stop)
             self._follower = None
+        if self.cdr_writer is not None:
+            await asyncio.to_thread(self.cdr_writer.stop)
+            self.cdr_writer = None
         if self.pool is not None:
             await asyncio.to_thread(self.pool.close)
             self.pool = None

@@ -104,8 +104,13 @@ class CentralStore(abc.ABC):
     location: str             # file path, or the URL with any password masked: safe to log
 
     @abc.abstractmethod
+    def store_batches(self, received_at: str, batches: Sequence[tuple[str, RecordBatch]]) -> list[list[bool]]:
+        """Insert (site_id, batch) pairs in one transaction (group commit); per batch and record True if new,
+        False if (site_id, key) existed. All or nothing: a failure stores none of them."""
+
     def store_records(self, site_id: str, received_at: str, batch: RecordBatch) -> list[bool]:
-        """Insert a batch in one transaction; per record True if new, False if (site_id, key) existed."""
+        """One batch in one transaction; per record True if new, False if (site_id, key) existed."""
+        return self.store_batches(received_at, [(site_id, batch)])[0]
 
     @abc.abstractmethod
     def store_selftest(self, site_id: str, run_id: str, received_at: str, started_at: str,

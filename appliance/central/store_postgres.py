@@ -212,13 +212,13 @@ class PostgresStore(CentralStore):
 
     # ---- writing -------------------------------------------------------------------------
 
-    def store_records(self, site_id: str, received_at: str, batch: RecordBatch) -> list[bool]:
-        keys = batch.keys
-        if not keys:
-            return []
+    def store_batches(self, received_at: str, batches: Sequence[tuple[str, RecordBatch]]) -> list[list[bool]]:
         insert = {"copy": _insert_copy, "staging": _insert_staged, "values": _insert_unnest}[self.insert_mode]
-        inserted = self._run(lambda conn: insert(conn, site_id, received_at, batch))
-        return finish_is_new(keys, inserted)
+
+        def work(conn: psycopg.Connection) -> list[list[bool]]:
+            return [finish_is_new(batch.keys, insert(conn, site_id, received_at, batch)) if batch.keys else []
+                    for site_id, batch in batches]
+        return self._run(work)
 
     def store_selftest(self, site_id: str, run_id: str, received_at: str, started_at: str,
                        verdict: int, payload: bytes) -> bool:

@@ -47,11 +47,30 @@ _ROWS_PER_STATEMENT = 2000      # 3 parameters a row: far below SQLite's 32766
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> str:
+def _insert_sql(rows: int, returning: bool) -> str:
     """?1 = site_id and ?2 = received_at are bound once; each row adds (key, started_at, payload)."""
     values = ",".join(f"(?1,?{3 * i + 3},?2,?{3 * i + 4},?{3 * i + 5})" for i in range(rows))
-    return (f"INSERT INTO records (site_id, key, received_at, started_at, payload) VALUES {values} "
-            "ON CONFLICT DO NOTHING RETURNING key")
+    sql = f"INSERT INTO records (site_id, key, received_at, started_at, payload) VALUES {values}"
+    return f"{sql} ON CONFLICT DO NOTHING RETURNING key" if returning else sql
+
+
+def _insert(conn: sqlite3.Connection, site_id: str, received_at: str, batch: RecordBatch) -> list[bool]:
+    """Per statement of up to _ROWS_PER_STATEMENT rows, optimistic first: a plain INSERT either stores
+    every row (all new) or fails on the (site_id, key) key and, by SQLite's statement atomicity, stores
+    none; then INSERT ... ON CONFLICT DO NOTHING RETURNING key says which rows were new."""
+    keys = batch.keys
+    flat = itertools.chain.from_iterable(zip(keys, batch.started_at, batch.payloads))
+    is_new: list[bool] = []
+    for start in range(0, len(keys), _ROWS_PER_STATEMENT):
+        rows = min(_ROWS_PER_STATEMENT, len(keys) - start)
+        params = [site_id, received_at, *itertools.islice(flat, 3 * rows)]
+        try:
+            conn.execute(_insert_sql(rows, False), params)
+            is_new += [True] * rows
+        except sqlite3.IntegrityError:
+            inserted = [key for (key,) in conn.execute(_insert_sql(rows, True), params)]
+            is_new += finish_is_new(keys[start:start + rows], inserted)
+    return is_new
 
 
 class SqliteStore(CentralStore):
@@ -128,21 +147,8 @@ class SqliteStore(CentralStore):
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         return result
 
-    def store_records(self, site_id: str, received_at: str, batch: RecordBatch) -> list[bool]:
-        keys = batch.keys
-        if not keys:
-            return []
-
-        def insert(conn: sqlite3.Connection) -> list[str]:
-            inserted: list[str] = []
-            flat = itertools.chain.from_iterable(zip(keys, batch.started_at, batch.payloads))
-            for start in range(0, len(keys), _ROWS_PER_STATEMENT):
-                rows = min(_ROWS_PER_STATEMENT, len(keys) - start)
-                params = [site_id, received_at, *itertools.islice(flat, 3 * rows)]
-                inserted.extend(key for (key,) in conn.execute(_insert_sql(rows), params))
-            return inserted
-
-        return finish_is_new(keys, self._write(insert))
+    def store_batches(self, received_at: str, batches: Sequence[tuple[str, RecordBatch]]) -> list[list[bool]]:
+        return self._write(lambda conn: [_insert(conn, site_id, received_at, batch) for site_id, batch in batches])
 
     def store_selftest(self, site_id: str, run_id: str, received_at: str, started_at: str,
                        verdict: int, payload: bytes) -> bool:

@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from appliance.central.cdr_writer import BatchOutcome, Counters, utc_now
 from appliance.central.identity import check_claim, require_site
-from appliance.central.store import CentralStore, RecordBatch, StoreUnavailable
-from appliance.central.validate import CentralPolicy, validate_batch
-from appliance.central.wire import WireError, batch_record_bytes
-from appliance.masking import mask_text
+from appliance.central.store import CentralStore, StoreUnavailable
 from appliance.v1 import sync_pb2
 
 log = logging.getLogger("appliance.central")
@@ -24,24 +20,6 @@ PIPELINE_DEPTH = 4          # batches of one stream being stored at once; respon
 _STORED, _DUPLICATE, _REJECTED = sync_pb2.STORED, sync_pb2.DUPLICATE, sync_pb2.REJECTED
 
 
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class Counters:
-    batches: int = 0
-    stored: int = 0
-    duplicate: int = 0
-    rejected: int = 0
-
-    def add(self, other: "Counters") -> None:
-        self.batches += other.batches
-        self.stored += other.stored
-        self.duplicate += other.duplicate
-        self.rejected += other.rejected
-
-
 @dataclass
 class SyncStreamState:
     site_id: str
@@ -49,62 +27,8 @@ class SyncStreamState:
     counters: Counters = field(default_factory=Counters)
 
 
-class BatchOutcome(NamedTuple):
-    response: bytes                     # serialized SyncResponse ("" with a protocol error)
-    counts: Counters
-    first_reject: str = ""              # "key: reason" of the first rejected record, for the log
-    error: tuple[grpc.StatusCode, str] | None = None
-
-
-def process_batch(store: CentralStore, site_id: str, policy: CentralPolicy, raw: bytes) -> BatchOutcome:
-    """Parse, validate, store (one transaction) and build the acks of one SyncRequest, on a worker thread.
-
-    Records are stored as the wire bytes the site sent (sliced out of the request), never re-serialised.
-    """
-    try:
-        request = sync_pb2.SyncRequest.FromString(raw)
-    except DecodeError as exc:
-        return BatchOutcome(b"", Counters(), error=(grpc.StatusCode.INVALID_ARGUMENT, f"undecodable SyncRequest: {exc}"))
-    if request.WhichOneof("body") != "batch":
-        return BatchOutcome(b"", Counters(), error=(grpc.StatusCode.FAILED_PRECONDITION,
-                                                    "after Hello a Sync stream carries only CdrBatch messages"))
-    records = request.batch.records
-    verdict = validate_batch(records, site_id, policy)
-    try:
-        payloads = batch_record_bytes(raw)
-    except WireError:
-        payloads = []
-    if len(payloads) != len(records):
-        payloads = [rec.SerializeToString() for rec in records]
-    keys, reasons = verdict.keys, verdict.reasons
-    if reasons is None:
-        batch = RecordBatch(keys, verdict.started_at, payloads)
-    else:
-        valid = [i for i, reason in enumerate(reasons) if not reason]
-        batch = RecordBatch([keys[i] for i in valid], [verdict.started_at[i] for i in valid],
-                            [payloads[i] for i in valid])
-    is_new = iter(store.store_records(site_id, utc_now(), batch))
-    response = sync_pb2.SyncResponse(batch_id=request.batch.batch_id)
-    add = response.acks.add
-    counts = Counters(batches=1)
-    first_reject = ""
-    for index, key in enumerate(keys):
-        reason = reasons[index] if reasons is not None else ""
-        if reason:
-            add(key=key, status=_REJECTED, reason=reason)
-            counts.rejected += 1
-            first_reject = first_reject or f"{mask_text(key)}: {reason}"
-        elif next(is_new):
-            add(key=key, status=_STORED)
-        else:
-            add(key=key, status=_DUPLICATE)
-            counts.duplicate += 1
-    counts.stored = len(keys) - counts.rejected - counts.duplicate
-    return BatchOutcome(response.SerializeToString(), counts, first_reject)
-
-
 class CdrSyncService:
-    """Stream lifecycle and status codes. A reader task hands each batch to the cdr workers at once (up to
+    """Stream lifecycle and status codes. A reader task hands each batch to the CdrWriter at once (up to
     PIPELINE_DEPTH per stream); the handler writes the responses in batch order as each commit finishes."""
 
     def __init__(self, central):
@@ -172,9 +96,7 @@ class CdrSyncService:
                 raw = await central.read(context)
                 if raw is None:
                     break
-                work = asyncio.ensure_future(central.pool.run(
-                    "cdr", process_batch, stream.site_id, central.policy, raw))
-                await pending.put(work)
+                await pending.put(central.cdr_writer.submit(stream.site_id, raw))
         finally:
             await pending.put(None)
 

@@ -27,7 +27,8 @@ class StorePool:
         self._pools = {name: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"central-{name}")
                        for name, size in sizes.items()}
 
-    def _store(self) -> CentralStore:
+    def thread_store(self) -> CentralStore:
+        """This thread's store (opened on first use); for threads the pool does not own, too."""
         store = getattr(self._local, "store", None)
         if store is None:
             try:
@@ -40,7 +41,7 @@ class StorePool:
         return store
 
     def _call(self, fn: Callable[..., T], args: tuple) -> T:
-        return fn(self._store(), *args)
+        return fn(self.thread_store(), *args)
 
     async def run(self, pool: str, fn: Callable[..., T], *args) -> T:
         """fn(store, *args) on a thread of `pool`."""
@@ -55,7 +56,7 @@ class StorePool:
         return await asyncio.get_running_loop().run_in_executor(self._pools[pool], fn, *args)
 
     def close(self) -> None:
-        """Wait for running work, then close every store (from this thread: their own threads are gone)."""
+        """Wait for running work, then close every store (their threads must be done with them)."""
         for pool in self._pools.values():
             pool.shutdown(wait=True)
         with self._lock:
