@@ -101,6 +101,57 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def child_live(spec: dict) -> None:
+    """Publish a call event every 50 ms to one central, subscribe on another (or the same); until stdin
+    closes. Prints device-event -> subscriber latencies (p50, p99, max) as JSON."""
+    import grpc
+
+    from appliance.v1 import live_pb2, live_pb2_grpc
+
+    def creds(cert: str, key: str):
+        return grpc.ssl_channel_credentials(Path(spec["ca"]).read_bytes(), Path(key).read_bytes(),
+                                            Path(cert).read_bytes())
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        async with grpc.aio.secure_channel(spec["publish_to"], creds(spec["site_cert"], spec["site_key"])) as pub_ch, \
+                grpc.aio.secure_channel(spec["subscribe_to"], creds(spec["crm_cert"], spec["crm_key"])) as sub_ch:
+            sub = live_pb2_grpc.LiveEventsStub(sub_ch).Subscribe(live_pb2.SubscribeRequest(sites=[spec["site"]]))
+            pub = live_pb2_grpc.LiveEventsStub(pub_ch).Publish()
+            await pub.write(live_pb2.PublishRequest(hello=live_pb2.PublishHello(site_id=spec["site"])))
+
+            async def receive() -> None:
+                async for event in sub:
+                    if event.WhichOneof("body") == "call":
+                        sent = int(event.call.call_key.rsplit("-", 1)[1])
+                        latencies.append((time.monotonic_ns() - sent) / 1e6)
+
+            async def publish() -> None:
+                seq = 0
+                while True:
+                    seq += 1
+                    event = live_pb2.LiveEvent(site_id=spec["site"], site_seq=seq, at="2026-11-22T12:00:00.000Z",
+                                               call=live_pb2.CallEvent(call_key=f"lat-{time.monotonic_ns()}",
+                                                                       seq=1, type=live_pb2.CALL_RINGING))
+                    await pub.write(live_pb2.PublishRequest(event=event))
+                    await asyncio.sleep(0.05)
+
+            async def drain_acks() -> None:
+                async for _ in pub:
+                    pass
+
+            tasks = [asyncio.create_task(job()) for job in (receive, publish, drain_acks)]
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        ordered = sorted(latencies) or [float("nan")]
+        return {"events": len(latencies), "p50": ordered[len(ordered) // 2],
+                "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], "max": ordered[-1]}
+
+    print(json.dumps(asyncio.run(main())))
+
+
 # ---- orchestration -----------------------------------------------------------------------------
 
 class Sampler:
@@ -181,6 +232,14 @@ def run_once(args, pki: TestPki, workdir: Path, pg, index: int) -> dict:
     pg_cpu0 = postgres_cpu(pg)
     central_cpu0 = [cpu_of([c.proc.pid]) for c in centrals]
     children = []
+    live = None
+    if args.live:
+        live_spec = {"site": sites[0], "publish_to": centrals[0].address, "subscribe_to": centrals[-1].address,
+                     "ca": str(pki.ca), "site_cert": str(pki.sites[sites[0]].cert),
+                     "site_key": str(pki.sites[sites[0]].key), "crm_cert": str(pki.crm.cert),
+                     "crm_key": str(pki.crm.key)}
+        live = subprocess.Popen([sys.executable, __file__, "_live", json.dumps(live_spec)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
     started = time.perf_counter()
     with Sampler(lambda: [(f"central{i}", c.proc.pid) for i, c in enumerate(centrals)]
                  + [(f"client{i}", p.pid) for i, p in enumerate(children)]) as sampler:
@@ -190,6 +249,7 @@ def run_once(args, pki: TestPki, workdir: Path, pg, index: int) -> dict:
             children.append(_start_client(args.client, spec, fill))
         results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in children]
     wall = time.perf_counter() - started
+    latency = json.loads(live.communicate("")[0].strip().splitlines()[-1]) if live is not None else None
     central_cpu = sum(cpu_of([c.proc.pid]) - c0 for c, c0 in zip(centrals, central_cpu0))
     pg_cpu = sum(cpu - pg_cpu0.get(pid, 0.0) for pid, cpu in postgres_cpu(pg).items())
     stored = _count(centrals[0])
@@ -201,7 +261,9 @@ def run_once(args, pki: TestPki, workdir: Path, pg, index: int) -> dict:
             "pg_us": pg_cpu / acked * 1e6,
             "client_rss": max(v for k, v in sampler.rss_max.items() if k.startswith("client")) / 2**20
             if any(k.startswith("client") for k in sampler.rss_max) else 0,
-            "central_rss": max(v for k, v in sampler.rss_max.items() if k.startswith("central")) / 2**20}
+            "central_rss": max(v for k, v in sampler.rss_max.items() if k.startswith("central")) / 2**20,
+            "live_p50": latency["p50"] if latency else 0.0, "live_p99": latency["p99"] if latency else 0.0,
+            "live_max": latency["max"] if latency else 0.0, "live_events": latency["events"] if latency else 0}
 
 
 def _count(central: CentralProcess) -> int:
@@ -240,6 +302,9 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_fast":
         child_fast(json.loads(sys.argv[2]))
         return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "_live":
+        child_live(json.loads(sys.argv[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--replicas", type=int, choices=[1, 2], default=1)
@@ -247,6 +312,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--client", choices=["fast", "site"], default="fast")
     parser.add_argument("--pg-insert", choices=["copy", "staging", "values"], default="copy")
+    parser.add_argument("--live", action="store_true",
+                        help="also publish live events (20/s) during the drain and time them to a subscriber "
+                             "(on the other replica with --replicas 2)")
     parser.add_argument("--central-src", metavar="DIR",
                         help="run the central from another checkout (before/after figures; run from outside the repo)")
     args = parser.parse_args()
@@ -269,10 +337,15 @@ def main() -> int:
                   f"stored, {result['wall']:.1f} s); CPU/record: client {result['client_us']:.1f} us, central "
                   f"{result['central_us']:.1f} us, postgres {result['pg_us']:.1f} us; RSS max: client "
                   f"{result['client_rss']:.0f} MB, central {result['central_rss']:.0f} MB", flush=True)
+            if args.live:
+                print(f"         live event -> subscriber during the drain: {result['live_events']} events, "
+                      f"p50 {result['live_p50']:.1f} ms, p99 {result['live_p99']:.1f} ms, max "
+                      f"{result['live_max']:.1f} ms (target p99 <= 200 ms)", flush=True)
         med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print(f"  median of {len(runs)}: {med['rate']:,.0f} CDR/s; CPU/record client {med['client_us']:.1f} us, "
               f"central {med['central_us']:.1f} us, postgres {med['pg_us']:.1f} us; RSS client "
-              f"{med['client_rss']:.0f} MB, central {med['central_rss']:.0f} MB")
+              f"{med['client_rss']:.0f} MB, central {med['central_rss']:.0f} MB"
+              + (f"; live p99 {med['live_p99']:.1f} ms" if args.live else ""))
     finally:
         if pg is not None:
             pg.close()

@@ -88,3 +88,31 @@ def test_sigterm_finishes_the_batch_in_flight_then_ends_streams(tmp_path):
         assert "shutting down" in err.value.details()
         assert proc.stop() == 0
     assert "stop requested" in proc.log_text()
+
+
+def test_serve_on_postgres_reads_the_password_file_and_never_logs_a_password(pg, pki, tmp_path):
+    from tests.helpers.pg_cluster import PASSWORD
+    password_file = tmp_path / "db-password"
+    password_file.write_text(PASSWORD + "\n")
+    password_file.chmod(0o600)
+    db = pg.new_database()
+    with CentralProcess(tmp_path / "pw.db", pki=pki, db=pg.url(db),
+                        extra_args=("--db-password-file", str(password_file))) as proc:
+        assert proc.health() == "SERVING"
+        assert proc.stop() == 0
+    assert f"db postgresql://central@127.0.0.1:{pg.port}/{db}" in proc.log_text()
+    # A password put in the URL anyway still never reaches the log (nor does the file's).
+    url = pg.url(db).replace("central@", f"central:{PASSWORD}@")
+    with CentralProcess(tmp_path / "url.db", pki=pki, db=url) as proc:
+        assert proc.health() == "SERVING"
+    assert "central:***@" in proc.log_text()
+    for log_text in (proc.log_text(), (tmp_path / "pw.db.central.log").read_text()):
+        assert PASSWORD not in log_text
+
+
+def test_serve_says_clearly_when_postgres_refuses_the_password(pg, pki, tmp_path):
+    db = pg.new_database()
+    result = run_cli("serve", "--listen", "127.0.0.1:0", "--db", pg.url(db), *pki.server_args(),
+                     env={"PGPASSWORD": "wrong-password"})
+    assert result.returncode == 1
+    assert "password authentication failed" in result.stderr and "wrong-password" not in result.stderr
