@@ -26,8 +26,8 @@ class Publisher:
         self.site_id = site_id
         self.peer = peer
         self.pending = 0
-        self.durable_seq = 0
-        self.acked_seq = 0
+        self.durable_seq = -1       # site_seq may start at 0: its ack must still go out
+        self.acked_seq = -1
         self.events = 0
         self.ended = False
         self.error: tuple[grpc.StatusCode, str] | None = None
@@ -69,9 +69,12 @@ class LiveWriter:
             snapshots = {site: central.hub.snapshot_payload(site) for site in {row.site_id for row in rows}}
             try:
                 await central.pool.run("live", _store_live, utc_now(), rows, snapshots, central.replica_id)
-            except StoreUnavailable as exc:
-                central.db_failed(exc)
-                log.error("live events not stored: %s", exc)
+            except Exception as exc:     # noqa: BLE001 - StoreUnavailable, or a bug: no ack either way
+                if isinstance(exc, StoreUnavailable):
+                    central.db_failed(exc)
+                    log.error("live events not stored: %s", exc)
+                else:
+                    log.exception("live events not stored")
                 for pub, _ in items:
                     pub.fail(grpc.StatusCode.UNAVAILABLE, "central storage error; publish to another central")
                 continue

@@ -230,6 +230,10 @@ class PostgresStore(CentralStore):
     def store_live(self, received_at: str, rows: Sequence[LiveRow], snapshots: dict[str, bytes],
                    origin: str) -> None:
         def write(conn: psycopg.Connection) -> None:
+            # Live events are state, not records: their commit does not wait for the WAL flush (a crash
+            # may lose the last moments; the site's next snapshot restores them), which also keeps the
+            # fan-out to other replicas (NOTIFY, sent at commit) fast while record batches fsync.
+            conn.execute("SET LOCAL synchronous_commit = off")
             if rows:
                 sites, seqs, ats, kinds, queues, payloads = (list(column) for column in zip(*rows))
                 conn.cursor(binary=True).execute(_INSERT_LIVE, {

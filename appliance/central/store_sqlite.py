@@ -166,7 +166,13 @@ class SqliteStore(CentralStore):
                              " ON CONFLICT (site_id) DO UPDATE SET updated_at = excluded.updated_at,"
                              " payload = excluded.payload",
                              [(site, received_at, payload) for site, payload in snapshots.items()])
-        self._write(write)
+        # Live events are state, not records: no fsync of their own (WAL + NORMAL never corrupts; the next
+        # record commit or checkpoint makes them durable; the site's next snapshot restores a lost moment).
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._write(write)
+        finally:
+            self._conn.execute("PRAGMA synchronous = FULL")
 
     def store_recording(self, row: RecordingRow) -> bool:
         return self._write(lambda conn: conn.execute(

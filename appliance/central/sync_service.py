@@ -68,11 +68,12 @@ class CdrSyncService:
         central.stream_opened(stream)
         log.info("site %s connected from %s (%s, appliance %s)", site_id, peer_address,
                  "mTLS" if central.mtls else "plaintext", hello.hello.appliance_version or "?")
-        pending: asyncio.Queue = asyncio.Queue(maxsize=PIPELINE_DEPTH)
-        reader = asyncio.create_task(self._read_batches(context, stream, pending), name=f"sync-read-{site_id}")
+        pending: asyncio.Queue = asyncio.Queue()         # unbounded: the end marker always fits
+        slots = asyncio.Semaphore(PIPELINE_DEPTH)
+        reader = asyncio.create_task(self._read_batches(context, stream, pending, slots), name=f"sync-read-{site_id}")
         ending = "stream closed by site"
         try:
-            ending = await self._write_responses(context, stream, pending)
+            ending = await self._write_responses(context, stream, pending, slots)
         except asyncio.CancelledError:
             ending = "stream cancelled"
             raise
@@ -88,19 +89,22 @@ class CdrSyncService:
             log.info("site %s disconnected from %s (%s): %d batches, %d stored, %d duplicate, %d rejected",
                      site_id, peer_address, ending, c.batches, c.stored, c.duplicate, c.rejected)
 
-    async def _read_batches(self, context, stream: SyncStreamState, pending: asyncio.Queue) -> None:
-        """Start storing each batch as soon as it arrives; None in the queue marks the end of the stream."""
+    async def _read_batches(self, context, stream: SyncStreamState, pending: asyncio.Queue,
+                            slots: asyncio.Semaphore) -> None:
+        """Start storing each batch as soon as it arrives (PIPELINE_DEPTH at most); None marks the end."""
         central = self._central
         try:
             while True:
+                await slots.acquire()
                 raw = await central.read(context)
                 if raw is None:
                     break
-                await pending.put(central.cdr_writer.submit(stream.site_id, raw))
+                pending.put_nowait(central.cdr_writer.submit(stream.site_id, raw))
         finally:
-            await pending.put(None)
+            pending.put_nowait(None)
 
-    async def _write_responses(self, context, stream: SyncStreamState, pending: asyncio.Queue) -> str:
+    async def _write_responses(self, context, stream: SyncStreamState, pending: asyncio.Queue,
+                               slots: asyncio.Semaphore) -> str:
         central = self._central
         while True:
             work = await pending.get()
@@ -124,6 +128,7 @@ class CdrSyncService:
             if central.policy.ack_delay_s:
                 await asyncio.sleep(central.policy.ack_delay_s)
             await context.write(outcome.response)
+            slots.release()
 
     async def report_selftest(self, request: sync_pb2.SelfTestReport, context: grpc.aio.ServicerContext):
         central = self._central
