@@ -41,6 +41,7 @@ def child_fast(spec: dict) -> None:
     import grpc
     import psutil
 
+    from appliance.central.wire import varint_bytes
     from appliance.v1 import cdr_pb2, sync_pb2
     site, n = spec["site"], spec["n"]
     template = cdr_pb2.CallRecord(site_id=site, source="pbx1", source_kind="avaya-ipo", direction=cdr_pb2.INBOUND,
@@ -56,9 +57,9 @@ def child_fast(spec: dict) -> None:
         for i in range(start, min(n, start + BATCH)):
             key = f"{site}-pbx1-{i:010d}".encode()
             record = b"\x0a" + bytes((len(key),)) + key + tail
-            parts.append(b"\x12" + _varint(len(record)) + record)
-        body = b"\x08" + _varint(batch_id) + b"".join(parts)
-        return b"\x12" + _varint(len(body)) + body
+            parts.append(b"\x12" + varint_bytes(len(record)) + record)
+        body = b"\x08" + varint_bytes(batch_id) + b"".join(parts)
+        return b"\x12" + varint_bytes(len(body)) + body
 
     async def main() -> dict:
         creds = grpc.ssl_channel_credentials(Path(spec["ca"]).read_bytes(), Path(spec["key"]).read_bytes(),
@@ -90,15 +91,6 @@ def child_fast(spec: dict) -> None:
                 "rss_max": me.memory_info().rss}
 
     print(json.dumps(asyncio.run(main())))
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def child_live(spec: dict) -> None:

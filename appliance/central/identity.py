@@ -40,22 +40,25 @@ async def peer_identity(context: grpc.aio.ServicerContext, mtls: bool) -> Peer:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"client certificate names no site: {exc}")
 
 
+_MAY_NOT = {CRM: "a CRM certificate ({name}) may not {action}; only site certificates may",
+            SITE: "a site certificate ({name}) may not {action}; use a CRM client certificate"}
+
+
+async def _require_not(context: grpc.aio.ServicerContext, mtls: bool, refused: str, action: str) -> Peer:
+    peer = await peer_identity(context, mtls)
+    if peer.kind == refused:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, _MAY_NOT[refused].format(name=peer.name, action=action))
+    return peer
+
+
 async def require_site(context: grpc.aio.ServicerContext, mtls: bool, action: str) -> Peer:
     """The calling site; a CRM certificate is refused (PERMISSION_DENIED): CRM clients only read."""
-    peer = await peer_identity(context, mtls)
-    if peer.kind == CRM:
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                            f"a CRM certificate ({peer.name}) may not {action}; only site certificates may")
-    return peer
+    return await _require_not(context, mtls, CRM, action)
 
 
 async def require_crm(context: grpc.aio.ServicerContext, mtls: bool, action: str) -> Peer:
     """The calling CRM client; a site certificate is refused (PERMISSION_DENIED)."""
-    peer = await peer_identity(context, mtls)
-    if peer.kind == SITE:
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                            f"a site certificate ({peer.name}) may not {action}; use a CRM client certificate")
-    return peer
+    return await _require_not(context, mtls, SITE, action)
 
 
 async def check_claim(context: grpc.aio.ServicerContext, peer: Peer, claimed: str, what: str) -> str:

@@ -6,7 +6,7 @@ import logging
 
 import grpc
 
-from appliance.central.identity import check_claim, require_crm, require_site
+from appliance.central.identity import check_claim, require_crm
 from appliance.central.live_hub import CLOSED, OVERFLOW, Subscription
 from appliance.central.store import CentralStore, LiveRow, StoreUnavailable
 from appliance.central.cdr_writer import utc_now
@@ -114,12 +114,7 @@ class LiveEventsService:
 
     async def publish(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
         central = self._central
-        if central.stopping:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-        peer = await require_site(context, central.mtls, "publish live events")
-        if not central.db_ok:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central database unavailable; try another central")
-        first = await central.read(context)
+        peer, first = await central.open_site_stream(context, "publish live events")
         if first is None:
             return
         if first.WhichOneof("body") != "hello":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from appliance.central.identity import check_claim, require_site
+from appliance.central.identity import check_claim
 from appliance.central.recording_files import PartialSegment, UnsafeName, file_sha256, segment_path
 from appliance.central.store import CentralStore, RecordingRow, StoreUnavailable
 from appliance.central.cdr_writer import utc_now
@@ -64,10 +64,7 @@ class RecordingsService:
 
     async def upload(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
         central = self._central
-        if central.stopping:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-        peer = await require_site(context, central.mtls, "upload recordings")
-        first = await central.read(context)
+        peer, first = await central.open_site_stream(context, "upload recordings")
         if first is None:
             return
         if first.WhichOneof("body") != "offer":

@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from appliance.central.cdr_writer import CdrWriter, Counters
+from appliance.central.identity import require_site
 from appliance.central.live_hub import LiveHub
 from appliance.central.live_service import LIVE_SERVICE, LiveEventsService, LiveWriter
 from appliance.central.recordings_service import RECORDINGS_SERVICE, RecordingsService
@@ -275,6 +276,16 @@ class CentralServer:
         }
 
     # ---- used by the services ------------------------------------------------------------------
+
+    async def open_site_stream(self, context: grpc.aio.ServicerContext, action: str):
+        """The opening every site stream shares: refuse while stopping, a CRM certificate, or (for
+        streams that write) while the database is unavailable; then (peer, first message or None)."""
+        if self.stopping:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
+        peer = await require_site(context, self.mtls, action)
+        if not self.db_ok:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "central database unavailable; try another central")
+        return peer, await self.read(context)
 
     async def read(self, context: grpc.aio.ServicerContext):
         """Next request, or None at end of stream or when the central is stopping."""

@@ -46,12 +46,7 @@ class CdrSyncService:
     async def sync(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
         central = self._central
         peer_address = context.peer()
-        if central.stopping:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-        peer = await require_site(context, central.mtls, "deliver records")
-        if not central.db_ok:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central database unavailable; try another central")
-        first = await central.read(context)
+        peer, first = await central.open_site_stream(context, "deliver records")
         if first is None:
             return
         try:

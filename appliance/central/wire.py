@@ -87,7 +87,7 @@ def _records_fast(data: bytes, start: int, end: int, out: list[bytes]) -> bool:
     return False
 
 
-def _varint_bytes(value: int) -> bytes:
+def varint_bytes(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -102,7 +102,7 @@ _STATUS_TAIL = {True: b"\x10\x01", False: b"\x10\x02"}     # RecordAck.status: S
 def acks_response_bytes(batch_id: int, keys, is_new) -> bytes:
     """A serialized SyncResponse whose acks are all STORED or DUPLICATE (no reasons): what upb would write,
     without building a message per ack (the common response; one with rejections goes through upb)."""
-    parts = [b"\x08" + _varint_bytes(batch_id)] if batch_id else []
+    parts = [b"\x08" + varint_bytes(batch_id)] if batch_id else []
     append = parts.append
     for key, new in zip(keys, is_new):
         encoded = key.encode()
@@ -112,8 +112,8 @@ def acks_response_bytes(batch_id: int, keys, is_new) -> bytes:
         elif size + 4 < 128:
             append(bytes((0x12, size + 4, 0x0A, size)))
         else:
-            inner = b"\x0a" + _varint_bytes(size)
-            append(b"\x12" + _varint_bytes(len(inner) + size + 2) + inner)
+            inner = b"\x0a" + varint_bytes(size)
+            append(b"\x12" + varint_bytes(len(inner) + size + 2) + inner)
         append(encoded)
         append(_STATUS_TAIL[new])
     return b"".join(parts)

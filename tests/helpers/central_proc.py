@@ -179,37 +179,49 @@ class CentralProcess:
 _END = object()
 
 
-class SyncStream:
-    """A blocking Sync stream for tests: send one request, read its response."""
+class QueuedStream:
+    """A blocking bidirectional stream for tests: requests go through a queue, responses are read on
+    demand (no thread). Subclasses open the call with `self.requests()` as its request iterator."""
 
-    def __init__(self, channel: grpc.Channel, site_id: str | None, *, timeout: float = 20.0,
-                 appliance_version: str = "test"):
+    def __init__(self, first=None):
         self._requests: queue.Queue = queue.Queue()
-        if site_id is not None:
-            self._requests.put(sync_pb2.SyncRequest(hello=sync_pb2.Hello(site_id=site_id,
-                                                                         appliance_version=appliance_version)))
-        self._call = sync_pb2_grpc.CdrSyncStub(channel).Sync(iter(self._requests.get, _END), timeout=timeout)
+        if first is not None:
+            self._requests.put(first)
+        self._call = None
 
-    def send(self, request: sync_pb2.SyncRequest) -> None:
+    def requests(self):
+        return iter(self._requests.get, _END)
+
+    def send(self, request) -> None:
         self._requests.put(request)
 
-    def send_batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> None:
-        self.send(sync_pb2.SyncRequest(batch=sync_pb2.CdrBatch(batch_id=batch_id, records=records)))
-
-    def receive(self) -> sync_pb2.SyncResponse:
+    def receive(self):
         """The next response; raises grpc.RpcError when the central ends the stream with an error."""
         return next(self._call)
-
-    def batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> sync_pb2.SyncResponse:
-        self.send_batch(batch_id, records)
-        return self.receive()
 
     def close(self) -> None:
         self._requests.put(_END)
         self._call.cancel()
 
-    def __enter__(self) -> "SyncStream":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SyncStream(QueuedStream):
+    """A Sync stream: send one batch, read its response."""
+
+    def __init__(self, channel: grpc.Channel, site_id: str | None, *, timeout: float = 20.0,
+                 appliance_version: str = "test"):
+        super().__init__(None if site_id is None else sync_pb2.SyncRequest(
+            hello=sync_pb2.Hello(site_id=site_id, appliance_version=appliance_version)))
+        self._call = sync_pb2_grpc.CdrSyncStub(channel).Sync(self.requests(), timeout=timeout)
+
+    def send_batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> None:
+        self.send(sync_pb2.SyncRequest(batch=sync_pb2.CdrBatch(batch_id=batch_id, records=records)))
+
+    def batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> sync_pb2.SyncResponse:
+        self.send_batch(batch_id, records)
+        return self.receive()

@@ -1,13 +1,10 @@
 """Test clients for LiveEvents (a blocking Publish stream, a Subscribe reader) and builders for live events."""
 from __future__ import annotations
 
-import queue
-
 import grpc
 
 from appliance.v1 import live_pb2, live_pb2_grpc
-
-_END = object()
+from tests.helpers.central_proc import QueuedStream
 
 
 def call_event(seq: int, call_key: str, kind: int = live_pb2.CALL_RINGING, *, site_id: str = "site-a",
@@ -44,35 +41,24 @@ def snapshot_event(seq: int, *, site_id: str = "site-a", calls=(), agents=(), qu
                                                              queues=[q.stats for q in queues]))
 
 
-class Publisher:
-    """A Publish stream: Hello, then events; acks read on demand (no thread)."""
+class Publisher(QueuedStream):
+    """A Publish stream: Hello, then events; acks read on demand."""
 
     def __init__(self, channel: grpc.Channel, site_id: str, *, timeout: float = 30.0):
-        self._requests: queue.Queue = queue.Queue()
-        self._requests.put(live_pb2.PublishRequest(hello=live_pb2.PublishHello(site_id=site_id,
-                                                                               appliance_version="test")))
-        self._call = live_pb2_grpc.LiveEventsStub(channel).Publish(iter(self._requests.get, _END), timeout=timeout)
+        super().__init__(live_pb2.PublishRequest(hello=live_pb2.PublishHello(site_id=site_id,
+                                                                             appliance_version="test")))
+        self._call = live_pb2_grpc.LiveEventsStub(channel).Publish(self.requests(), timeout=timeout)
         self.acked = 0
 
     def publish(self, *events: live_pb2.LiveEvent) -> None:
         for event in events:
-            self._requests.put(live_pb2.PublishRequest(event=event))
+            self.send(live_pb2.PublishRequest(event=event))
 
     def wait_acked(self, site_seq: int) -> int:
         """Read acks until one covers site_seq; raises grpc.RpcError when the central ends the stream."""
         while self.acked < site_seq:
-            self.acked = next(self._call).site_seq
+            self.acked = self.receive().site_seq
         return self.acked
-
-    def close(self) -> None:
-        self._requests.put(_END)
-        self._call.cancel()
-
-    def __enter__(self) -> "Publisher":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class Subscriber:

@@ -3,34 +3,31 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 
 import grpc
 import pytest
 
 from appliance.v1 import cdr_pb2, recordings_pb2, recordings_pb2_grpc
 from tests.appliance.central.test_central_cli import dump
-from tests.helpers.central_proc import CentralProcess, SyncStream, make_record
+from tests.helpers.central_proc import CentralProcess, QueuedStream, SyncStream, make_record
 
 CONTINUE, COMPLETE = recordings_pb2.UPLOAD_CONTINUE, recordings_pb2.UPLOAD_COMPLETE
 REJECTED, RETRY_LATER = recordings_pb2.UPLOAD_REJECTED, recordings_pb2.UPLOAD_RETRY_LATER
 CHUNK = 64 * 1024
-_END = object()
 
 
-class Upload:
+class Upload(QueuedStream):
     """One Upload stream: offer, then chunks; each answer read on demand."""
 
     def __init__(self, channel: grpc.Channel, offer: recordings_pb2.UploadOffer):
-        self._requests: queue.Queue = queue.Queue()
-        self._requests.put(recordings_pb2.UploadRequest(offer=offer))
-        self._call = recordings_pb2_grpc.RecordingsStub(channel).Upload(iter(self._requests.get, _END), timeout=30)
+        super().__init__(recordings_pb2.UploadRequest(offer=offer))
+        self._call = recordings_pb2_grpc.RecordingsStub(channel).Upload(self.requests(), timeout=30)
 
     def answer(self) -> recordings_pb2.UploadResponse:
-        return next(self._call)
+        return self.receive()
 
     def chunk(self, offset: int, data: bytes) -> recordings_pb2.UploadResponse:
-        self._requests.put(recordings_pb2.UploadRequest(chunk=recordings_pb2.UploadChunk(offset=offset, data=data)))
+        self.send(recordings_pb2.UploadRequest(chunk=recordings_pb2.UploadChunk(offset=offset, data=data)))
         return self.answer()
 
     def send_from(self, offset: int, data: bytes, until: int | None = None) -> recordings_pb2.UploadResponse:
@@ -42,16 +39,6 @@ class Upload:
             assert answer.status in (CONTINUE, COMPLETE), answer
             offset = answer.offset
         return answer
-
-    def close(self) -> None:
-        self._requests.put(_END)
-        self._call.cancel()
-
-    def __enter__(self) -> "Upload":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def recording_record(key: str, data: bytes, name: str = "seg-0.age", **fields) -> cdr_pb2.CallRecord:
