@@ -52,15 +52,18 @@ def test_a_late_subscriber_sees_the_state_the_events_left(central, key_prefix):
 
 def test_filters_by_site_queue_agent_and_statistics(central, key_prefix):
     p = key_prefix
-    with central.channel("site-a") as site, central.channel("crm") as crm, Publisher(site, "site-a") as pub:
+    with central.channel("site-a") as site, central.channel("site-b") as site_b, central.channel("crm") as crm, \
+            Publisher(site, "site-a") as pub, Publisher(site_b, "site-b") as pub_b:
         pub.publish(snapshot_event(1))
+        pub_b.publish(snapshot_event(1, site_id="site-b"))
         pub.wait_acked(1)
+        pub_b.wait_acked(1)
         with Subscriber(crm, sites=["site-a"], queues=["support"]) as by_queue, \
                 Subscriber(crm, sites=["site-a"], agents=["202"]) as by_agent, \
                 Subscriber(crm, sites=["site-b"]) as other_site, \
                 Subscriber(crm, sites=["site-a"], include_stats=True) as with_stats:
-            for sub in (by_queue, by_agent, with_stats):
-                assert kinds([sub.next()]) == ["snapshot"]
+            for sub in (by_queue, by_agent, with_stats, other_site):
+                assert kinds([sub.next()]) == ["snapshot"], "subscribed: events from here on"
             events = [call_event(2, f"{p}sales-call"), call_event(3, f"{p}support-call", queue_name="support"),
                       call_event(4, f"{p}support-call", live_pb2.CALL_ANSWERED, queue_name="support", agent="202"),
                       agent_event(5, "202", live_pb2.AGENT_ON_CALL, queues=("support",)),
@@ -72,9 +75,7 @@ def test_filters_by_site_queue_agent_and_statistics(central, key_prefix):
             assert [e.site_seq for e in by_queue.until(last)] == [3, 4, 5, 7, 8], "no stats without include_stats"
             assert [e.site_seq for e in by_agent.until(last)] == [4, 5, 7, 8], "unanswered calls have no agent"
             assert [e.site_seq for e in with_stats.until(last)] == [2, 3, 4, 5, 6, 7, 8]
-            with central.channel("site-b") as site_b, Publisher(site_b, "site-b") as pub_b:
-                pub_b.publish(call_event(1, f"{p}b-call", site_id="site-b"))
-                pub_b.wait_acked(1)
+            pub_b.publish(call_event(2, f"{p}b-call", site_id="site-b"))
             seen = other_site.until(lambda e: e.WhichOneof("body") == "call" and e.call.call_key == f"{p}b-call")
             assert {e.site_id for e in seen} == {"site-b"}
 

@@ -154,10 +154,12 @@ def test_a_site_certificate_may_not_subscribe(central):
 
 
 def test_a_crm_certificate_subscribes_to_every_site(central):
-    from tests.helpers.live_client import Publisher, Subscriber, call_event
-    with central.channel("site-b") as site, central.channel("crm") as crm, Subscriber(crm) as sub:
-        with Publisher(site, "site-b") as pub:
-            pub.publish(call_event(1, "crm-sees-b", site_id="site-b"))
-            pub.wait_acked(1)
-        seen = sub.until(lambda e: e.WhichOneof("body") == "call" and e.call.call_key == "crm-sees-b")
+    from tests.helpers.live_client import Publisher, Subscriber, call_event, snapshot_event
+    with central.channel("site-b") as site, central.channel("crm") as crm, Publisher(site, "site-b") as pub:
+        pub.publish(snapshot_event(1, site_id="site-b"))
+        pub.wait_acked(1)
+        with Subscriber(crm) as sub:
+            sub.until(lambda e: e.site_id == "site-b")          # its opening snapshot: subscribed from here on
+            pub.publish(call_event(2, "crm-sees-b", site_id="site-b"))
+            seen = sub.until(lambda e: e.WhichOneof("body") == "call" and e.call.call_key == "crm-sees-b")
     assert seen[-1].site_id == "site-b"
