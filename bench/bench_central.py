@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -219,6 +220,14 @@ def run_once(args, pki: TestPki, workdir: Path, pg, index: int) -> dict:
     if args.client == "site":
         for site in sites:
             fills.append(_site_fill(workdir / f"run{index}-{site}", site, per_site))
+    try:
+        return _measure(args, pki, sites, per_site, centrals, fills, pg)
+    finally:
+        for central in centrals:
+            central.close()
+
+
+def _measure(args, pki: TestPki, sites, per_site: int, centrals, fills, pg) -> dict:
     for central in centrals:
         central.start()
     pg_cpu0 = postgres_cpu(pg)
@@ -239,7 +248,13 @@ def run_once(args, pki: TestPki, workdir: Path, pg, index: int) -> dict:
             spec = {"site": site, "n": per_site, "endpoint": central.address, "ca": str(pki.ca),
                     "cert": str(pki.sites[site].cert), "key": str(pki.sites[site].key)}
             children.append(_start_client(args.client, spec, fill))
-        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in children]
+        try:
+            results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in children]
+        except BaseException:
+            for child in [*children, live]:
+                if child is not None and child.poll() is None:
+                    child.kill()
+            raise
     wall = time.perf_counter() - started
     latency = json.loads(live.communicate("")[0].strip().splitlines()[-1]) if live is not None else None
     central_cpu = sum(cpu_of([c.proc.pid]) - c0 for c, c0 in zip(centrals, central_cpu0))
@@ -312,6 +327,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.backend == "sqlite" and args.replicas == 2:
         parser.error("two replicas need PostgreSQL (SQLite is one process)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # run the clean-up below on a plain kill too
     workdir = Path(tempfile.mkdtemp(prefix="bench-central-"))
     pg = None
     try:
