@@ -61,11 +61,14 @@ class PgFollower:
                     self.listening.set()
                     self._follow(conn)
             except (psycopg.Error, StoreUnavailable) as exc:
+                was_listening = self.listening.is_set()
                 self.listening.clear()
                 if self._stop.is_set():
                     return
                 self.reconnects += 1
-                log.warning("live fan-out: lost the LISTEN connection (%s); retrying", exc)
+                # Once per outage, not once per retry.
+                log.log(logging.WARNING if was_listening else logging.DEBUG,
+                        "live fan-out: lost the LISTEN connection (%s); retrying every %g s", exc, self._retry_s)
                 self._stop.wait(self._retry_s)
 
     def _follow(self, conn: psycopg.Connection) -> None:

@@ -91,7 +91,7 @@ def connect(url: str, *, password: str | None, application_name: str, autocommit
         conn = psycopg.connect(
             url, autocommit=autocommit, application_name=application_name, connect_timeout=5,
             keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10_000,
-            options="-c synchronous_commit=on -c idle_in_transaction_session_timeout=60000", **extra)
+            options="-c synchronous_commit=on", **extra)
     except psycopg.Error as exc:
         raise StoreUnavailable(f"cannot connect to {mask_db_url(url)}: {_first_line(exc)}") from exc
     return conn
