@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 
-from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
+from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
 
 EXIT_CONFIG = 2
 
@@ -25,14 +25,14 @@ def _load(args):
 
 
 def cmd_run(args) -> int:
-    from .daemon import Daemon
-    from .logsetup import setup_logging
-    from .store import StoreError
+    from appliance.daemon import Daemon
+    from appliance.ops.logsetup import setup_logging
+    from appliance.store.store import StoreError
     cfg = _load(args)
     setup_logging(cfg.log.level)
     notifier = None
     try:
-        from .notify import Notifier
+        from appliance.ops.notify import Notifier
         notifier = Notifier()
     except ImportError:
         pass
@@ -46,7 +46,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from appliance.demo import run_demo
     return run_demo(args)
 
 
@@ -57,7 +57,7 @@ def cmd_config_check(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{path}: OK (site {cfg.site.id}, {len(cfg.pbx)} PBX feed(s), {len(cfg.line)} line(s), "
+    print(f"{path}: OK (site {cfg.site.id}, {cfg.describe_devices()}, "
           f"{len(cfg.central.endpoints)} central endpoint(s))")
     return 0
 
@@ -70,7 +70,7 @@ def cmd_config_show(args) -> int:
 
 
 def _open_store(args):
-    from .store import Store
+    from appliance.store.store import Store
     cfg = _load(args)
     return Store(cfg.site.data_dir, site_id=cfg.site.id, check=False)
 
@@ -115,7 +115,7 @@ def cmd_outbox_replay(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .control import DaemonNotRunning, request
+    from appliance.ops.control import DaemonNotRunning, request
     cfg = _load(args)
     try:
         st = request(cfg.control_socket)
@@ -125,7 +125,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
-    from .status_view import render_status
+    from appliance.ops.status_view import render_status
     render_status(st)
     return 0
 
@@ -197,7 +197,7 @@ DELEGATED_HELP = {
 # Subcommands whose own parsers live with their code; everything after the name is theirs.
 DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "central": ("appliance.central.cli", "main"),
-             "pki": ("appliance.pki", "pki_main")}
+             "pki": ("appliance.ops.pki", "pki_main")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,15 +7,20 @@ import logging
 import signal
 import time
 from datetime import datetime, timedelta
+from typing import Callable
 from zoneinfo import ZoneInfo
 
-from .calls import CallTracker, DeviceInfo
-from .config import Config, LineConfig, PbxConfig
-from .devices import Backoff, SerialDeviceRunner, TcpFeedRunner
-from .ingest import Ingest, iso as _iso, utc_now as _utc_now
-from .queue_stats import QueueStats
-from .store import Store
-from .store_writer import StoreWriter
+from firmware_bridge.registry import kind as device_kind
+
+from appliance.calls import CallTracker, DeviceInfo
+from appliance.common.backoff import Backoff, BackoffPolicy
+from appliance.common.time import iso_utc, utc_now
+from appliance.config import Config, DeviceEntry
+from appliance.devices import DeviceRunner
+from appliance.ingest import Ingest
+from appliance.floor import Floor
+from appliance.store import Store, StoreWriter
+from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
 
@@ -27,29 +32,30 @@ def _zone(name: str):
 class Daemon:
     """One per site. `await run()` until `stop()`; `status()` for the CLI, demo and metrics."""
 
-    def __init__(self, config: Config, *, notifier=None):
+    def __init__(self, config: Config, *, notifier=None, clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], datetime] = utc_now):
         self.config = config
         self.site_id = config.site.id
         self.notifier = notifier
+        self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
-        ring_timeout = max((line.ring_timeout for line in config.line), default=8.0)
-        self.tracker = CallTracker(self.site_id, ring_timeout_s=ring_timeout)
-        self.queue_stats = QueueStats(self.tracker)
+        self.tracker = CallTracker(self.site_id)
         self.device_info: dict[str, DeviceInfo] = {}
-        self.serial_runners: dict[str, SerialDeviceRunner] = {}
-        self.tcp_runners: dict[str, TcpFeedRunner] = {}
+        self.runners: dict[str, DeviceRunner] = {}
+        self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
+                           clock=clock, wallclock=wallclock)
         self.sync = None
-        self.started_at = time.monotonic()
+        self.started_at = clock()
         self.ingest: Ingest | None = None
+        self.tasks = TaskGroup()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
-        self._loop_progress = time.monotonic()
+        self._loop_progress = clock()
         self.last_selftest: dict | None = None
         self._selftest_reading = False
         self.control = None
         self._metrics = None
-        self._background: list[asyncio.Task] = []
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -61,33 +67,34 @@ class Daemon:
             if checked.recovered_from:
                 log.error("database was corrupt: moved aside to %s and started a new one; "
                           "the old file is kept for inspection", checked.recovered_from)
-        data_dir, site_id = cfg.site.data_dir, self.site_id
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
-        self.writer = StoreWriter(lambda: Store(data_dir, site_id=site_id, check=False),
-                                  max_pending=20_000, max_batch=5_000)
-        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+        self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch)
+        self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
-                             count_error=self._count_error, on_durable=self._durable)
+                             count_error=self._count_error, on_durable=self._durable,
+                             release=self._release, wallclock=self._wallclock,
+                             on_records=self.floor.records_finished)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore)
+        if restored:
+            log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
-        tasks: list[asyncio.Task] = []
         try:
             await self._start_devices()
-            await self._start_sync()
+            self.floor.start(self._loop, self.tasks)
+            self._start_sync()
             await self._start_control()
             self._start_metrics()
             self._ready.set()
             if self.notifier:
                 self.notifier.ready()
-            log.info("site %s: running with %d device(s)", self.site_id,
-                     len(self.serial_runners) + len(self.tcp_runners))
-            tasks.append(asyncio.create_task(self._tick_loop(), name="tick"))
+            log.info("site %s: running with %d device(s)", self.site_id, len(self.runners))
+            self.tasks.start(self._tick_loop(), "tick")
             watchdog = self._make_watchdog()
             if watchdog is not None:
-                tasks.append(asyncio.create_task(watchdog.run(), name="watchdog"))
+                self.tasks.start(watchdog.run(), "watchdog")
             await self._stop.wait()
         finally:
-            for task in tasks + self._background:
-                task.cancel()
+            await self.tasks.cancel_all()
             await self._shutdown()
 
     def stop(self) -> None:
@@ -96,6 +103,9 @@ class Daemon:
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
+
+    def _store(self, **kw) -> Store:
+        return Store(self.config.site.data_dir, site_id=self.site_id, check=False, **kw)
 
     def _install_signals(self) -> None:
         handlers = {signal.SIGTERM: self._stop.set, signal.SIGINT: self._stop.set, signal.SIGHUP: self._reload}
@@ -108,7 +118,7 @@ class Daemon:
     def _reload(self) -> None:
         """SIGHUP: re-read the config. The log level applies at once; anything else needs a restart
         (devices hold ports and the store holds the data dir), and the log says which sections."""
-        from .config import ConfigError, load_config
+        from appliance.config import ConfigError, load_config
         if self.notifier:
             self.notifier.reloading()
         try:
@@ -118,7 +128,10 @@ class Daemon:
         else:
             logging.getLogger().setLevel(new.log.level.upper())
             changed = [f.name for f in dataclasses.fields(new)
-                       if f.name not in ("log", "source_path") and getattr(new, f.name) != getattr(self.config, f.name)]
+                       if f.name not in ("log", "source_path", "devices")
+                       and getattr(new, f.name) != getattr(self.config, f.name)]
+            tables = {d.table for d in (*new.devices, *self.config.devices)}
+            changed += sorted(t for t in tables if getattr(new, t) != getattr(self.config, t))
             if changed:
                 log.warning("reload: log level applied; changes to [%s] take effect after a restart "
                             "(systemctl restart appliance)", "], [".join(changed))
@@ -128,7 +141,7 @@ class Daemon:
             self.notifier.ready()
 
     async def _start_control(self) -> None:
-        from .control import ControlServer
+        from appliance.ops.control import ControlServer
         path = self.config.control_socket
         self.control = ControlServer(path, {"status": self.status})
         try:
@@ -142,7 +155,7 @@ class Daemon:
         listen = self.config.metrics.listen
         if not listen:
             return
-        from .metrics import start_metrics
+        from appliance.ops.metrics import start_metrics
         try:
             self._metrics = start_metrics(listen, self.status)
         except OSError as exc:
@@ -152,7 +165,7 @@ class Daemon:
         """Pings WATCHDOG=1 only while the loop, the store writer and the sync make progress."""
         if self.notifier is None or not self.notifier.watchdog_interval():
             return None
-        from .watchdog import Watchdog
+        from appliance.ops.watchdog import Watchdog
         components = {"event-loop": lambda: self._loop_progress,
                       "store-writer": lambda: self.writer.last_progress}
         if self.sync is not None:
@@ -164,13 +177,12 @@ class Daemon:
         log.info("stopping: closing devices, flushing the store")
         if self.notifier:
             self.notifier.stopping()
-        for runner in self.serial_runners.values():
+        for runner in self.runners.values():
             runner.close()
-        for runner in self.tcp_runners.values():
-            await runner.close()
-        if getattr(self, "control", None) is not None:
+        await self.floor.close()
+        if self.control is not None:
             await self.control.close()
-        if getattr(self, "_metrics", None):
+        if self._metrics:
             server, thread = self._metrics
             server.shutdown()
             server.server_close()
@@ -184,110 +196,83 @@ class Daemon:
     # ---- devices ---------------------------------------------------------------------
 
     async def _start_devices(self) -> None:
-        cfg = self.config
-        for pbx in cfg.pbx:
-            tz = _zone(pbx.timezone or cfg.site.timezone)
-            options = None
-            if pbx.format == "panasonic":
-                from firmware_bridge.smdr.panasonic import PanasonicOptions, panasonic_end_time
-                options = PanasonicOptions(date_order=pbx.date_order, clock=pbx.clock,
-                                           cost_column={"auto": "auto", "yes": True, "no": False}[pbx.cost_column])
-                to_dt = (lambda opts: (lambda rec: panasonic_end_time(rec, opts)))(options)
+        for entry in self.config.devices:
+            kind = device_kind(entry.kind)
+            if kind.role not in ("line", "smdr"):
+                continue          # the stages of other roles start their own devices
+            self.device_info[entry.name] = info = self._device_info(entry)
+            if kind.role == "line":
+                self.tracker.register(info)
             else:
-                to_dt = None
-            self.device_info[pbx.name] = DeviceInfo(name=pbx.name, kind=pbx.format, queue=pbx.queue,
-                                                    tz=tz, to_datetime=to_dt)
-            if pbx.format == "avaya-ipo":
-                from firmware_bridge.smdr.avaya import AvayaCodec
-                runner = TcpFeedRunner(pbx.name, pbx.format, pbx.listen, AvayaCodec, self._on_events)
-                self.tcp_runners[pbx.name] = runner
-                await self._listen(runner, Backoff(pbx.reconnect_delay, pbx.reconnect_delay_max))
-                legs = await asyncio.to_thread(self._open_legs, pbx.name)
+                legs = await asyncio.to_thread(self._open_legs, entry.name)
                 if legs:
-                    self.tracker.seed_open_legs(pbx.name, legs)
-            else:
-                self._add_serial(pbx, self._panasonic_factory(pbx, options))
-        for line in cfg.line:
-            self.device_info[line.name] = DeviceInfo(name=line.name, kind=line.kind, queue=line.queue,
-                                                     tz=_zone(cfg.site.timezone))
-            self.tracker.register(self.device_info[line.name])
-            self._add_serial(line, self._line_factory(line))
-        for runner in self.serial_runners.values():
+                    self.tracker.seed_open_legs(entry.name, legs)
+            self._add_runner(entry, self._on_events, on_down=self._device_down)
+        for runner in self.runners.values():
             runner.start(self._loop)
 
-    async def _listen(self, runner: TcpFeedRunner, backoff: Backoff, *, retrying: bool = False) -> None:
-        """Bind the PBX listener; if the address is taken (or not ours), say so and keep trying
-        in the background: the other devices start meanwhile."""
-        while True:
-            try:
-                await runner.start()
-                return
-            except OSError as exc:
-                delay = backoff.next()
-                runner.state.last_error = f"cannot listen on {runner.state.target}: {exc.strerror or exc}"
-                log.error("%s: %s; retrying in %.1fs", runner.state.name, runner.state.last_error, delay)
-                if not retrying:
-                    self._background.append(asyncio.create_task(
-                        self._listen_later(runner, backoff, delay), name=f"listen-{runner.state.name}"))
-                    return
-                await asyncio.sleep(delay)
+    def _device_info(self, entry: DeviceEntry) -> DeviceInfo:
+        """What the call tracker needs to know of a line or a PBX feed, from its settings."""
+        s = entry.settings
+        zone = _zone(getattr(s, "timezone", "") or self.config.site.timezone)
+        leg_reader = getattr(s, "leg_reader", None)
+        return DeviceInfo(name=s.name, kind=entry.kind, queue=getattr(s, "queue", ""), tz=zone,
+                          to_leg=leg_reader() if leg_reader else None,
+                          ring_timeout_s=getattr(s, "ring_timeout", None))
 
-    async def _listen_later(self, runner: TcpFeedRunner, backoff: Backoff, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self._listen(runner, backoff, retrying=True)
+    def _add_runner(self, entry: DeviceEntry, sink, **callbacks) -> DeviceRunner:
+        kind = device_kind(entry.kind)
+        driver = kind.load("driver").from_settings(entry.settings)
+        policy = BackoffPolicy(entry.settings.reconnect_delay, entry.settings.reconnect_delay_max)
+        runner = DeviceRunner(kind.name, driver, sink, Backoff(policy), clock=self._clock, **callbacks)
+        self.runners[entry.name] = runner
+        return runner
 
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
-        since = _iso(_utc_now() - timedelta(days=2))
-        reader = Store(self.config.site.data_dir, site_id=self.site_id, check=False)
+        since = iso_utc(self._wallclock() - timedelta(days=2), 6)
+        reader = self._store()
         try:
             return reader.open_pbx_legs(source, since)
         finally:
             reader.close()
 
-    @staticmethod
-    def _panasonic_factory(pbx: PbxConfig, options):
-        from firmware_bridge.smdr.driver import PanasonicSerialDriver
-        return lambda: PanasonicSerialDriver(pbx.name, pbx.port, baudrate=pbx.baudrate, bytesize=pbx.bytesize,
-                                             parity=pbx.parity, stopbits=pbx.stopbits, options=options)
-
-    @staticmethod
-    def _line_factory(line: LineConfig):
-        from firmware_bridge.at.driver import LineDriver
-        return lambda: LineDriver(line.name, line.port, kind=line.kind, baudrate=line.baudrate)
-
-    def _add_serial(self, dev: PbxConfig | LineConfig, factory) -> None:
-        kind = dev.format if isinstance(dev, PbxConfig) else dev.kind
-        self.serial_runners[dev.name] = SerialDeviceRunner(
-            dev.name, kind, dev.port, factory, self._on_events,
-            Backoff(dev.reconnect_delay, dev.reconnect_delay_max), on_down=self._device_down)
-
     def dial(self, line: str, number: str) -> bool:
         """Place an outbound call on a line (an agent's click-to-dial). False if the line is not ready.
         Call it on the loop thread; the result arrives as events like any other call."""
-        runner = self.serial_runners.get(line)
-        driver = runner.driver if runner is not None else None
-        if driver is None or not getattr(driver, "ready", False) or not hasattr(driver, "dial"):
+        runner = self.runners.get(line)
+        if runner is None or self.device_info.get(line) is None or self.device_info[line].role != "line":
             return False
-        driver.dial(number)
+        if not runner.driver.ready:
+            return False
+        runner.driver.dial(number)
         return True
 
+    def _on_events(self, name: str, events: list, mark: object) -> None:
+        self.ingest.on_events(name, events, mark)
+        if self.device_info[name].role == "line":
+            self.floor.calls_changed()
+
     def _device_down(self, name: str) -> None:
-        records = self.tracker.device_down(name, _utc_now())
+        records = self.tracker.device_down(name, self._wallclock())
         if records:
             self.ingest.submit(records, [])
+            self.floor.calls_changed()
+
+    def _release(self, name: str, mark: object) -> None:
+        runner = self.runners.get(name)
+        if runner is not None:
+            runner.release(mark)
 
     # ---- events -> calls -> store ----------------------------------------------------
 
-    def _on_events(self, name: str, events: list) -> None:
-        self.ingest.on_events(name, events)
-
     def _set_paused(self, paused: bool) -> None:
-        for runner in [*self.serial_runners.values(), *self.tcp_runners.values()]:
+        for name in self.device_info:
+            runner = self.runners[name]
             runner.pause() if paused else runner.resume()
 
     def _count_error(self, name: str) -> None:
-        runner = self.serial_runners.get(name) or self.tcp_runners.get(name)
+        runner = self.runners.get(name)
         if runner is not None:
             runner.state.errors += 1
 
@@ -300,21 +285,21 @@ class Daemon:
         return self.ingest.records_durable if self.ingest else 0
 
     async def _tick_loop(self) -> None:
-        last_selftest_read = 0.0
+        last_selftest_read = float("-inf")
         while True:
             await asyncio.sleep(0.5)
-            self._loop_progress = time.monotonic()
-            if self._loop_progress - last_selftest_read > 30 and not self._selftest_reading:
-                last_selftest_read = self._loop_progress
+            self._loop_progress = now = self._clock()
+            if now - last_selftest_read > 30 and not self._selftest_reading:
+                last_selftest_read = now
                 self._selftest_reading = True
-                asyncio.create_task(self._refresh_selftest(), name="selftest-status")
-            now = _utc_now()
-            records = self.tracker.tick(now)
+                self.tasks.start(self._refresh_selftest(), "selftest-status")
+            records = self.tracker.tick(self._wallclock())
             if records:
                 self.ingest.submit(records, [])
-            mono = time.monotonic()
-            for runner in self.serial_runners.values():
-                runner.poll(mono)
+            self.ingest.tick()
+            for runner in self.runners.values():
+                runner.poll(now)
+            self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -322,13 +307,13 @@ class Daemon:
         """Off the tick loop: a locked database must not look like a wedged event loop."""
         try:
             self.last_selftest = await asyncio.to_thread(self._read_last_selftest)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - status only; the store's own health is reported elsewhere
             log.debug("last self-test unavailable: %s", exc)
         finally:
             self._selftest_reading = False
 
     def _read_last_selftest(self) -> dict | None:
-        reader = Store(self.config.site.data_dir, site_id=self.site_id, check=False)
+        reader = self._store()
         try:
             runs = reader.selftests(limit=1)
         finally:
@@ -337,38 +322,40 @@ class Daemon:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
+    def _with_store(self, fn):
+        """fn(a store of our own), on this thread; closed afterwards."""
+        reader = self._store()
+        try:
+            return fn(reader)
+        finally:
+            reader.close()
+
     # ---- sync -------------------------------------------------------------------------
 
-    async def _start_sync(self) -> None:
-        central = self.config.central
-        if not central.endpoints:
+    def _start_sync(self) -> None:
+        if not self.config.central.endpoints:
             return
-        from .sync import SyncClient, SyncConfig
-        sc = SyncConfig(endpoints=central.endpoints, ca_file=central.ca_file, cert_file=central.cert_file,
-                        key_file=central.key_file, plaintext=central.plaintext, batch_size=central.batch_size,
-                        max_in_flight_batches=central.max_in_flight_batches,
-                        failback_after_s=central.failback_after, reconnect_delay_s=central.reconnect_delay,
-                        reconnect_delay_max_s=central.reconnect_delay_max)
-        data_dir, site_id = self.config.site.data_dir, self.site_id
+        from appliance.sync import SyncClient
         # The sync reads in id order and deletes by id: SQLite's default 2 MB page cache is enough.
-        self.sync = SyncClient(sc, lambda: Store(data_dir, site_id=site_id, check=False, cache_kib=2048), site_id)
-        asyncio.create_task(self.sync.run(), name="sync")
+        self.sync = SyncClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id)
+        self.tasks.start(self.sync.run(), "sync")
 
     # ---- status -----------------------------------------------------------------------
 
     def status(self) -> dict:
-        now = time.monotonic()
-        devices = [r.state.as_dict(now) for r in self.tcp_runners.values()]
-        devices += [r.state.as_dict(now) for r in self.serial_runners.values()]
-        for d in devices:
-            runner = self.tcp_runners.get(d["name"])
-            if runner is not None:
-                d["connections"] = len(runner.peers)
+        now = self._clock()
+        devices = []
+        for runner in self.runners.values():
+            d = runner.state.as_dict(now)
+            peers = runner.driver.status().get("peers")
+            if peers is not None:
+                d["connections"] = len(peers)
+            devices.append(d)
         out = {
             "site_id": self.site_id,
             "uptime_s": round(now - self.started_at, 1),
             "devices": devices,
-            "calls_in_progress": self.tracker.in_progress() if hasattr(self.tracker, "in_progress") else None,
+            "calls_in_progress": self.tracker.in_progress(),
             "calls_finished": self.ingest.calls_finished if self.ingest else 0,
             "records_durable": self.records_durable,
             "protocol_errors": self.ingest.protocol_errors if self.ingest else 0,
@@ -376,8 +363,8 @@ class Daemon:
             "store_healthy": self.writer.healthy if self.writer else None,
             "input_pauses": self.ingest.input_pauses if self.ingest else 0,
             "last_selftest": self.last_selftest,
-            "queues": {name: dataclasses.asdict(snap)
-                       for name, snap in self.queue_stats.snapshot(_utc_now()).items()},
+            "tasks": self.tasks.status(),
+            **self.floor.status(),
         }
         if self.sync is not None:
             out["central"] = self.sync.status()
@@ -390,4 +377,7 @@ class Daemon:
         central = st.get("central")
         if central:
             line += f", backlog {central.get('backlog')}, central {central.get('active_endpoint') or 'none'}"
+        failed = [name for name, state in st["tasks"].items() if state.startswith("failed")]
+        if failed:
+            line += f", FAILED: {', '.join(failed)}"
         return line

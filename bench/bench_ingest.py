@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from firmware_bridge.smdr.avaya import encode_record  # noqa: E402
-from firmware_bridge.smdr.calls import generate_avaya_calls, in_output_order  # noqa: E402
+from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order  # noqa: E402
 
 
 def free_port() -> int:

@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.store import Store
-from appliance.store_writer import StoreWriter
+from appliance.store import StoreWriter
 
 
 def make_records(start: int, n: int) -> list[CallRecord]:

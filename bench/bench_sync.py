@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from appliance.pki import init_pki  # noqa: E402
-from appliance.records import CallRecord  # noqa: E402
+from appliance.ops.pki import init_pki  # noqa: E402
+from appliance.calls.record import CallRecord  # noqa: E402
 from appliance.store import Store  # noqa: E402
-from appliance.store_writer import StoreWriter  # noqa: E402
-from appliance.sync import SyncClient, SyncConfig  # noqa: E402
+from appliance.store import StoreWriter  # noqa: E402
+from appliance.sync import SyncClient, CentralConfig  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, TestPki  # noqa: E402
 from tests.helpers.tcp_proxy import TcpProxy  # noqa: E402
 
@@ -57,11 +57,11 @@ def make_pki(directory: Path) -> TestPki:
                    central_key=paths.central.key, sites={SITE: paths.site})
 
 
-def sync_config(pki: TestPki, *endpoints: str, **overrides) -> SyncConfig:
+def sync_config(pki: TestPki, *endpoints: str, **overrides) -> CentralConfig:
     values = dict(endpoints=tuple(endpoints), ca_file=str(pki.ca), cert_file=str(pki.sites[SITE].cert),
                   key_file=str(pki.sites[SITE].key))
     values.update(overrides)
-    return SyncConfig(**values)
+    return CentralConfig(**values)
 
 
 def central_count(central: CentralProcess) -> int:
@@ -138,7 +138,7 @@ def child_drain(spec: dict) -> None:
 
 
 def _cert_paths(spec: dict):
-    from appliance.pki import CertPaths
+    from appliance.ops.pki import CertPaths
     return CertPaths(Path(spec["cert"]), Path(spec["key"]))
 
 
@@ -263,7 +263,7 @@ async def bench_live(pki: TestPki, workdir: Path, args, only: str) -> None:
 class LiveClient:
     """A SyncClient plus steady traffic and a loop-lag probe on the running loop."""
 
-    def __init__(self, config: SyncConfig, data: Path, rate: float):
+    def __init__(self, config: CentralConfig, data: Path, rate: float):
         Store(data, site_id=SITE).close()
         self.client = SyncClient(config, lambda: TimedStore(data, site_id=SITE, check=False), SITE)
         self.traffic = Traffic(data, self.client, rate)
@@ -300,7 +300,7 @@ async def bench_failover(pki: TestPki, data: Path, primary: CentralProcess, stan
     print(f"(d) failover / failback with traffic at {args.rate:g} calls/s "
           f"(failback_after_s = {args.failback_after_s:g}, probes every 2 s as shipped)")
     proxy = TcpProxy(primary.address, name="bench-proxy").start()
-    config = sync_config(pki, proxy.address, standby.address, failback_after_s=args.failback_after_s)
+    config = sync_config(pki, proxy.address, standby.address, failback_after=args.failback_after_s)
     try:
         async with LiveClient(config, data, args.rate) as live:
             client = live.client

@@ -106,6 +106,20 @@ class Driver(abc.ABC):
         if not self._open:
             raise NotOpen(f"{self.name}: not open")
 
+    # ---- durability ------------------------------------------------------------------------
+
+    def mark(self) -> object | None:
+        """How far the events returned so far reach in the device's own buffer (None: nothing kept).
+
+        A driver that can leave unprocessed bytes with the device (a TCP socket read by peeking)
+        returns a mark; its owner passes it to `release()` once the records made from those
+        events are durable, in the order the marks were made.
+        """
+        return None
+
+    def release(self, mark: object) -> None:
+        """Everything up to `mark` is durable: the driver may drop it from the device's buffer."""
+
     # ---- self-tests ----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:

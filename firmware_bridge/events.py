@@ -5,6 +5,7 @@ Codecs do not stamp time or device name; the daemon wraps each event with both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,5 +119,96 @@ class PanasonicSmdrRecord:
     raw: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class PbxLeg:
+    """One call leg from a PBX call record, parsed into what a call tracker needs (any PBX).
+
+    Times are the PBX's local wall clock (naive). `printed_at` is the record's own time: the leg's
+    start (Avaya) or its end (Panasonic, `printed_is_end`); None when the record's time could not
+    be read. `key_source` is what identifies the record (its raw bytes): the same record re-sent by
+    the PBX gives the same key.
+    """
+    printed_at: datetime | None
+    printed_is_end: bool
+    ring_s: int
+    talk_s: int
+    hold_s: int                      # hold + park
+    direction: str                   # "inbound" | "outbound" | "internal"
+    answered: bool
+    caller: str
+    callee: str
+    dialled: str
+    caller_name: str
+    agent: str                       # the extension that handled the leg, "" if none
+    call_id: str                     # PBX call id shared by the legs of one call, "" if none
+    final: bool                      # no more legs of this call follow
+    raw: bytes
+    key_source: bytes
+
+
 Event = (ProtocolError | Ring | CallerId | CallStatus | CallConnected | CallEnded | CommandResult
-         | AvayaSmdrRecord | PanasonicSmdrRecord)
+         | AvayaSmdrRecord | PanasonicSmdrRecord | PbxLeg)
+
+
+# ---- headsets (USB HID telephony page over hidraw) ------------------------------------------
+# Each is a request from the agent at the headset; the host owns call state and answers with LEDs.
+
+@dataclass(frozen=True, slots=True)
+class HookSwitch:
+    """The user asks for this hook state (toggle controls already resolved against host state)."""
+    off_hook: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneMute:
+    """The user asks for this microphone mute state (a toggle press means "not the host's mute")."""
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeadsetButton:
+    """A momentary call button was pressed: "flash" | "redial" | "programmable"."""
+    button: str
+
+
+Event = Event | HookSwitch | PhoneMute | HeadsetButton
+
+
+# ---- wallboards (Alpha signs: firmware_bridge.wallboard) ---------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SignAck:
+    """ACK (ok) or NAK from an Alpha 2.0+ sign, with its status byte (None: the sign sent none).
+
+    reasons name the status bits set besides 0x40: "illegal command or label", "checksum error",
+    "buffer overflow", "serial timeout", "framing error", "parity error".
+    """
+    ok: bool
+    status: int | None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignFile:
+    """One entry of a sign's memory table. kind: "text" | "string" | "dots"."""
+    label: str
+    kind: str
+    locked: bool
+    size: int
+    times: str               # TEXT start/stop time codes, "0000" for STRING, colour depth for DOTS
+
+
+@dataclass(frozen=True, slots=True)
+class SignMemoryTable:
+    """The sign's answer to F$ (read memory configuration)."""
+    entries: tuple[SignFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SignString:
+    """The sign's answer to H<label> (read STRING file)."""
+    label: str
+    data: bytes
+
+
+Event = Event | SignAck | SignMemoryTable | SignString

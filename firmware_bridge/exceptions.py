@@ -39,10 +39,11 @@ class CommandFailed(DeviceError):
     """The device answered a command with an error result (ERROR, +CME ERROR: n)."""
 
 
-class NotOpen(DeviceError):
+class NotOpen(DeviceError, ValueError):
     """A driver method that needs the port was called while the driver is closed.
 
-    Examples: `read_events()` after `close()`; a self-test asking a driver it never opened.
+    A ValueError too, as Python's own closed files raise. Examples: `read_events()` after
+    `close()`; a self-test asking a driver it never opened.
     """
 
 

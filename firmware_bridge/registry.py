@@ -34,6 +34,8 @@ class DeviceKind:
     driver: str             # class with from_settings(settings) -> firmware_bridge.base.Driver
     emulator: str           # the device's side, shipped in the package (demo, tests)
     description: str
+    selftest: str = ""      # hw_tests function (settings, DeviceCheckContext) -> CheckResult
+    counted_as: str = ""    # how a summary counts entries of its table: "PBX feed(s)"
 
     def load(self, attribute: str) -> Any:
         module, _, name = getattr(self, attribute).partition(":")
@@ -46,22 +48,39 @@ KINDS: dict[str, DeviceKind] = {
                    "firmware_bridge.smdr.settings:PbxSettings",
                    "firmware_bridge.smdr.receiver:AvayaReceiver",
                    "firmware_bridge.smdr.emulator:AvayaEmulator",
-                   "Avaya IP Office SMDR over TCP (the PBX connects to the appliance)"),
+                   "Avaya IP Office SMDR over TCP (the PBX connects to the appliance)",
+                   "hw_tests.checks_pbx:avaya_device_check", "PBX feed(s)"),
         DeviceKind("panasonic", "pbx", "format", "smdr",
                    "firmware_bridge.smdr.settings:PbxSettings",
                    "firmware_bridge.smdr.driver:PanasonicSerialDriver",
                    "firmware_bridge.smdr.emulator:PanasonicEmulator",
-                   "Panasonic KX-TDA/TDE/NS SMDR printer output on RS-232C"),
+                   "Panasonic KX-TDA/TDE/NS SMDR printer output on RS-232C",
+                   "hw_tests.checks_pbx:panasonic_device_check", "PBX feed(s)"),
         DeviceKind("gsm", "line", "kind", "line",
                    "firmware_bridge.at.settings:LineSettings",
                    "firmware_bridge.at.driver:LineDriver",
                    "firmware_bridge.at.emulator:GsmModemEmulator",
-                   "3GPP 27.007 GSM/LTE module (SIM7600, EC25, ...) on a serial port"),
+                   "3GPP 27.007 GSM/LTE module (SIM7600, EC25, ...) on a serial port",
+                   "hw_tests.checks_lines:line_device_check", "line(s)"),
         DeviceKind("voice-modem", "line", "kind", "line",
                    "firmware_bridge.at.settings:LineSettings",
                    "firmware_bridge.at.driver:LineDriver",
-                   "firmware_bridge.at.emulator:VoiceModemEmulator",
-                   "V.253 landline voice modem with caller ID on a serial port"),
+                   "firmware_bridge.at.voice_emulator:VoiceModemEmulator",
+                   "V.253 landline voice modem with caller ID on a serial port",
+                   "hw_tests.checks_lines:line_device_check", "line(s)"),
+        DeviceKind("headset", "headset", "", "headset",
+                   "firmware_bridge.headset.settings:HeadsetSettings",
+                   "firmware_bridge.headset.driver:HeadsetDriver",
+                   "firmware_bridge.headset.emulator:HeadsetEmulator",
+                   "USB telephony headset (HID telephony page) on /dev/hidrawN",
+                   "hw_tests.checks_headsets:headset_device_check", "headset(s)"),
+        DeviceKind("alpha", "wallboard", "", "wallboard",
+                   "firmware_bridge.wallboard.settings:WallboardSettings",
+                   "firmware_bridge.wallboard.driver:WallboardDriver",
+                   "firmware_bridge.wallboard.emulator:SignEmulator",
+                   "Alpha (M-Protocol) LED wallboard on RS-232 or RS-485; signs sharing a port "
+                   "share one driver (settings.group_by_port)",
+                   "hw_tests.checks_wallboards:wallboard_device_check", "wallboard(s)"),
     )
 }
 

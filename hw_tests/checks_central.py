@@ -12,8 +12,8 @@ from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from appliance.config import CentralConfig
-from appliance.endpoints import split_endpoint
-from appliance.pki import site_id_from_cert
+from appliance.common.hostport import split_hostport
+from appliance.ops.pki import site_id_from_cert
 
 from .result import CheckResult, Finding, Status, combine
 
@@ -188,7 +188,7 @@ def _health(endpoint: str, central: CentralConfig, timeout_s: float) -> Finding:
 def check_central(endpoint: str, central: CentralConfig, site_id: str, *, timeout_s: float = 3.0,
                   now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> CheckResult:
     name = f"central:{endpoint}"
-    host, port = split_endpoint(endpoint)
+    host, port = split_hostport(endpoint)
     findings: list[Finding] = []
     if not central.plaintext:
         findings.append(client_cert_finding(central, site_id, now()))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from firmware_bridge.exceptions import DeviceError
@@ -12,6 +13,15 @@ from .ports import BUSY_HINT_TAIL, busy_cause, holders, is_url, permission_cause
 from .result import CheckResult, Finding, Status, combine, failed, passed
 
 RECORD_AGE_WARN_S = 86400.0
+
+
+@dataclass(frozen=True)
+class DeviceCheckContext:
+    """What a device kind's self-test may need besides its settings (see firmware_bridge.registry)."""
+    data_dir: str
+    now: Callable[[], float] = field(default=time.time)
+    at_timeout_s: float = 2.0
+    network_timeout_s: float = 3.0
 
 
 def missing_port(name: str, port: str) -> CheckResult | None:

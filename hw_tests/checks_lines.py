@@ -1,11 +1,11 @@
 """device:<name> for telephony lines: a GSM/LTE module or a voice modem, identified over AT."""
 from __future__ import annotations
 
-from appliance.config import LineConfig
+from firmware_bridge.at.settings import LineSettings as LineConfig
 from firmware_bridge.at.driver import LineDriver
 from firmware_bridge.exceptions import DeviceError, DeviceGone, DeviceTimeout
 
-from .checks_devices import missing_port, open_failure, other_openers
+from .checks_devices import DeviceCheckContext, missing_port, open_failure, other_openers
 from .ports import BUSY_HINT_TAIL
 from .result import CheckResult, Finding, Status, combine
 
@@ -115,3 +115,7 @@ def _registration(state: str) -> Finding:
                    f"network: {state}",
                    "the module is not on a network: check the antenna, the SIM's activation and "
                    "the operator's coverage")
+
+
+def line_device_check(line: LineConfig, ctx: DeviceCheckContext) -> CheckResult:
+    return check_line(line, at_timeout_s=ctx.at_timeout_s)

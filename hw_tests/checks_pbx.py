@@ -7,11 +7,11 @@ from typing import Callable
 
 import psutil
 
-from appliance.config import PbxConfig
-from appliance.endpoints import split_endpoint
+from firmware_bridge.smdr.settings import PbxSettings as PbxConfig
+from appliance.common.hostport import split_hostport
 from firmware_bridge.exceptions import DeviceError
 
-from .checks_devices import missing_port, open_failure, other_openers, record_age
+from .checks_devices import DeviceCheckContext, missing_port, open_failure, other_openers, record_age
 from .ports import is_daemon_cmdline, try_open
 from .result import CheckResult, Finding, Status, combine
 
@@ -85,6 +85,14 @@ def _listener(host: str, port: int, timeout_s: float) -> Finding:
 
 def check_avaya(pbx: PbxConfig, data_dir: str, *, now: Callable[[], float] = time.time,
                 timeout_s: float = 2.0) -> CheckResult:
-    host, port = split_endpoint(pbx.listen)
+    host, port = split_hostport(pbx.listen, port_zero=True)
     return combine(f"device:{pbx.name}", [_listener(host, port, timeout_s),
                                           record_age(data_dir, pbx.name, _avaya_setup(port), now=now)])
+
+
+def panasonic_device_check(pbx: PbxConfig, ctx: DeviceCheckContext) -> CheckResult:
+    return check_panasonic(pbx, ctx.data_dir, now=ctx.now)
+
+
+def avaya_device_check(pbx: PbxConfig, ctx: DeviceCheckContext) -> CheckResult:
+    return check_avaya(pbx, ctx.data_dir, now=ctx.now, timeout_s=ctx.network_timeout_s)

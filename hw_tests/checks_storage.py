@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from appliance.store import DB_NAME, Store
-from appliance.store_schema import SCHEMA_VERSION
+from appliance.store.schema import SCHEMA_VERSION
 
 from .result import CheckResult, Finding, Status, combine, failed, warned
 

@@ -18,7 +18,7 @@ def check_config(cfg: Config) -> CheckResult:
     central = (f"{len(c.endpoints)} central endpoint(s) ({'plaintext' if c.plaintext else 'mTLS'})"
                if c.endpoints else "no central configured")
     return passed("config", f"{cfg.source_path or '<config>'}: site {cfg.site.id}, "
-                            f"{len(cfg.pbx)} PBX feed(s), {len(cfg.line)} line(s), {central}, "
+                            f"{cfg.describe_devices()}, {central}, "
                             f"data in {cfg.site.data_dir}")
 
 

@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Callable
 
-from appliance.config import Config, LineConfig
+from appliance.config import Config, DeviceEntry
+from firmware_bridge.registry import kind as device_kind
 
 from .checks_central import check_central
 from .checks_clock import ClockState, check_clock, read_clock_state
-from .checks_lines import check_line
+from .checks_devices import DeviceCheckContext
 from .checks_loopback import check_loopback
-from .checks_pbx import check_avaya, check_panasonic
 from .checks_storage import BacklogThresholds, DiskThresholds, check_data_dir, check_store
 from .checks_system import SystemSnapshot, SystemThresholds, check_config, check_system, read_system
 from .runner import Check
@@ -42,15 +42,16 @@ class Environment:
     network_timeout_s: float = 3.0
 
 
-def _device_check(cfg: Config, dev, env: Environment) -> Check:
-    data_dir = cfg.site.data_dir
-    if isinstance(dev, LineConfig):
-        run = partial(check_line, dev, at_timeout_s=env.at_timeout_s)
-    elif dev.format == "avaya-ipo":
-        run = partial(check_avaya, dev, data_dir, now=env.now, timeout_s=env.network_timeout_s)
-    else:
-        run = partial(check_panasonic, dev, data_dir, now=env.now)
-    return Check(f"device:{dev.name}", run, timeout_s=10.0, timeout_hint=_DEVICE_HINT)
+def _device_check(cfg: Config, dev: DeviceEntry, env: Environment) -> Check | None:
+    """The device kind's own self-test (firmware_bridge.registry names it), or None if it has none."""
+    kind = device_kind(dev.kind)
+    if not kind.selftest:
+        return None
+    ctx = DeviceCheckContext(data_dir=cfg.site.data_dir, now=env.now, at_timeout_s=env.at_timeout_s,
+                             network_timeout_s=env.network_timeout_s)
+    return Check(f"{kind.role if kind.role in ('headset', 'wallboard') else 'device'}:{dev.name}",
+                 partial(kind.load("selftest"), dev.settings, ctx), timeout_s=10.0,
+                 timeout_hint=_DEVICE_HINT)
 
 
 def all_checks(cfg: Config, env: Environment = Environment(), loopback: str | None = None) -> list[Check]:
@@ -71,7 +72,7 @@ def all_checks(cfg: Config, env: Environment = Environment(), loopback: str | No
                             partial(check_central, endpoint, cfg.central, site.id,
                                     timeout_s=env.network_timeout_s, now=env.utcnow),
                             timeout_s=4 * env.network_timeout_s, timeout_hint=_CENTRAL_HINT))
-    checks += [_device_check(cfg, dev, env) for dev in cfg.devices]
+    checks += [c for c in (_device_check(cfg, dev, env) for dev in cfg.devices) if c is not None]
     if loopback:
         checks.append(Check("loopback", partial(check_loopback, loopback), timeout_s=5.0,
                             timeout_hint="the port stalls: unplug and replug its adapter"))

@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 from appliance.central.store import RecordBatch, StoreUnavailable
 from appliance.central.validate import CentralPolicy, validate_batch
 from appliance.central.wire import WireError, acks_response_bytes, batch_record_bytes
-from appliance.masking import mask_text
+from appliance.ops.masking import mask_text
 from appliance.v1 import sync_pb2
 
 log = logging.getLogger("appliance.central")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from appliance.pki import crm_name_from_cert, site_id_from_cert
+from appliance.ops.pki import crm_name_from_cert, site_id_from_cert
 
 SITE, CRM, ANYONE = "site", "crm", "plaintext"
 

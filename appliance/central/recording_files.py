@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from appliance.pki import SITE_ID_PATTERN
+from appliance.ops.pki import SITE_ID_PATTERN
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _KEY_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")

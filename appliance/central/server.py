@@ -19,7 +19,7 @@ from appliance.central.store import CentralStore, StoreError, StoreUnavailable, 
 from appliance.central.sync_service import CDR_SYNC_SERVICE, CdrSyncService, SyncStreamState
 from appliance.central.validate import CentralPolicy
 from appliance.central.workers import StorePool
-from appliance.endpoints import is_loopback
+from appliance.common.hostport import is_loopback
 
 log = logging.getLogger("appliance.central")
 

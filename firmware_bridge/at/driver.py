@@ -9,10 +9,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from ..base import Driver, serial_candidates
 from ..events import CallEnded, CallerId, CommandResult, Event, ProtocolError, Ring
-from ..exceptions import DeviceGone, DeviceTimeout
+from ..exceptions import DeviceGone, DeviceTimeout, NotOpen
 from ..serialport import close_serial, open_serial, read_available, write_all
-from .protocol import KINDS, AtCodec, encode_command, split_fields
+from .identity import identify_line
+from .protocol import KINDS, AtCodec, encode_command
 
 log = logging.getLogger("firmware_bridge.at")
 
@@ -20,11 +22,6 @@ DEFAULT_TIMEOUT = 2.0
 CALL_COMMAND_TIMEOUT = 30.0          # ATA / ATD: a voice modem waits for the far end
 
 _DIAL_STRING = re.compile(r"^[0-9*#+ABCDabcdpPwWtT,]+$")
-_CME_SIM_STATE = {"10": "not inserted", "11": "SIM PIN", "12": "SIM PUK", "13": "SIM failure",
-                  "SIM NOT INSERTED": "not inserted", "SIM PIN REQUIRED": "SIM PIN",
-                  "SIM PUK REQUIRED": "SIM PUK", "SIM FAILURE": "SIM failure"}
-_CREG_STATE = {"0": "not registered", "1": "registered home", "2": "searching", "3": "denied",
-               "4": "unknown", "5": "registered roaming"}
 
 
 @dataclass
@@ -40,18 +37,20 @@ class _Step:
     deadline: float = 0.0
 
 
+PIN_QUERY = "AT+CPIN?"         # before anything that needs the SIM: a locked SIM refuses +CLIP
 CLCC_REPORTS = "AT+CLCC=1"     # automatic +CLCC on every call state change (SIM7600 and others)
 CLCC_POLL_S = 1.0               # without those reports, ask AT+CLCC this often during a call
 
 # (command, optional, fallback on error)
 INIT_SEQUENCES: dict[str, tuple[tuple[str, bool, str | None], ...]] = {
-    "gsm": (("ATE0", False, None), ("AT+CMEE=1", True, None), ("AT+CLIP=1", False, None),
+    "gsm": (("ATE0", False, None), ("AT+CMEE=1", True, None), (PIN_QUERY, True, None),
+            ("AT+CLIP=1", False, None),
             ("AT+CRC=1", True, None), ("AT+CVHU=0", True, None), ("AT+CLCC=1", True, None)),
     "voice-modem": (("ATE0", False, None), ("AT+VCID=1", False, "AT#CID=1")),
 }
 
 
-class LineDriver:
+class LineDriver(Driver):
     """Owns one AT port: queues commands one at a time, turns what comes back into events.
 
     Non-blocking for an event loop: `fileno()` for add_reader, `read_events()` when readable,
@@ -62,12 +61,16 @@ class LineDriver:
     """
 
     def __init__(self, name: str, url: str, kind: str = "gsm", baudrate: int = 115200, *,
-                 command_timeout: float = DEFAULT_TIMEOUT, exclusive: bool = True,
+                 command_timeout: float = DEFAULT_TIMEOUT, exclusive: bool = True, sim_pin: str = "",
                  clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], float] = time.time):
         if kind not in KINDS:
             raise ValueError(f"{name}: kind must be one of {KINDS}, not {kind!r}")
-        self.name, self.url, self.kind, self.baudrate = name, url, kind, baudrate
+        super().__init__(name, url)
+        self.url, self.kind, self.baudrate = url, kind, baudrate
+        self._sim_pin = sim_pin
+        self.pin_rejected = False                    # the SIM refused sim_pin once: never sent again
+        self.sim_problem = ""                        # why the SIM is not usable, for status and self-tests
         self.command_timeout = command_timeout
         self._exclusive = exclusive
         self._clock, self._wallclock = clock, wallclock
@@ -85,15 +88,22 @@ class LineDriver:
         self._protocol_errors = 0
         self._timeouts = 0
         self._last_event_at: float | None = None
-        self._burst = 0                              # protocol errors in the current burst
         self._clcc_polling = False                   # asking AT+CLCC while a call may be up
         self._last_clcc_poll = 0.0
 
+    @classmethod
+    def from_settings(cls, settings) -> "LineDriver":
+        return cls(settings.name, settings.port, kind=settings.kind, baudrate=settings.baudrate,
+                   sim_pin=settings.sim_pin)
+
+    @classmethod
+    def detect(cls) -> list[str]:
+        return serial_candidates("/dev/ttyUSB*", "/dev/ttyACM*")
+
     # ---- lifecycle -----------------------------------------------------------------------
 
-    def open(self) -> None:
+    def _open_port(self) -> None:
         """Open the port and queue the init sequence. Opening again re-initialises the device."""
-        self.close()
         self._port = open_serial(self.url, baudrate=self.baudrate, exclusive=self._exclusive)
         self._codec = AtCodec(self.kind)
         self._gone, self._gone_error = False, None
@@ -106,7 +116,7 @@ class LineDriver:
         log.info("%s: opened %s (%s), initialising", self.name, self.url, self.kind)
         self._pump_queue()
 
-    def close(self) -> None:
+    def _close_port(self) -> None:
         port, self._port = self._port, None
         self._queue.clear()
         self._inflight = None
@@ -115,18 +125,8 @@ class LineDriver:
             close_serial(port)
             log.info("%s: closed", self.name)
 
-    def __enter__(self) -> "LineDriver":
-        if self._port is None:
-            self.open()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def fileno(self) -> int:
-        if self._port is None:
-            raise ValueError(f"{self.name}: not open")
-        return self._port.fileno()
+    def _filenos(self) -> list[int]:
+        return [self._port.fileno()] if self._port is not None else []
 
     @property
     def is_open(self) -> bool:
@@ -165,7 +165,10 @@ class LineDriver:
 
     # ---- event-loop side -----------------------------------------------------------------
 
-    def read_events(self) -> list[Event]:
+    def _write(self, data: bytes) -> None:
+        write_all(self._port, data)
+
+    def _read(self) -> list[Event]:
         """Non-blocking: what the device said since last time. Raises DeviceGone once."""
         events, self._backlog = self._backlog, []
         if self._port is None or self._gone:
@@ -185,7 +188,9 @@ class LineDriver:
 
     def poll(self, now: float | None = None) -> list[Event]:
         """Expire the command in flight if its deadline passed; returns its timeout result."""
-        now = self._clock() if now is None else now
+        return super().poll(self._clock() if now is None else now)
+
+    def _poll(self, now: float) -> list[Event]:
         events: list[Event] = []
         step = self._inflight
         if step is not None and not self._gone and now >= step.deadline:
@@ -193,11 +198,8 @@ class LineDriver:
             self._codec.cancel_pending()
             log.warning("%s: %s timed out after %.1f s", self.name, _loggable(step.command),
                         step.timeout)
-            result = CommandResult(step.command, ok=False, error="timeout")
+            result = CommandResult(_loggable(step.command) if step.init else step.command, ok=False, error="timeout")
             events.extend(self._complete(step, result))
-        if self._burst > 1:
-            log.warning("%s: %d more protocol errors in that burst", self.name, self._burst - 1)
-        self._burst = 0
         if (self._clcc_polling and not self._gone and self._port is not None and self._inflight is None
                 and not self._queue and now - self._last_clcc_poll >= CLCC_POLL_S):
             self._last_clcc_poll = now
@@ -219,7 +221,7 @@ class LineDriver:
             "pending": self._inflight.command if self._inflight else None,
             "queued": len(self._queue),
             "init_failed": dict(self._init_failed), "unsupported": sorted(self.unsupported),
-            "polling_calls": self._clcc_polling,
+            "polling_calls": self._clcc_polling, "sim_problem": self.sim_problem,
         }
 
     # ---- blocking helpers (self-tests, CLI) ----------------------------------------------
@@ -232,7 +234,7 @@ class LineDriver:
         """
         encode_command(cmd)
         if self._port is None:
-            raise ValueError(f"{self.name}: not open")
+            raise NotOpen(f"{self.name}: not open")
         step = _Step(cmd, timeout, blocking=True)
         self._queue.append(step)
         self._pump_queue()
@@ -251,21 +253,8 @@ class LineDriver:
         return step.result
 
     def identify(self, timeout: float = DEFAULT_TIMEOUT) -> dict:
-        """Who is on the port. Raises DeviceTimeout if the device does not answer."""
-        if self.kind == "voice-modem":
-            info = self.command("ATI", timeout)
-            return {"kind": self.kind, "info": " ".join(info.lines) if info.ok else "",
-                    "manufacturer": _first_line(self.command("AT+GMI", timeout)),
-                    "model": _first_line(self.command("AT+GMM", timeout))}
-        identity = {"kind": self.kind,
-                    "manufacturer": _first_line(self.command("AT+CGMI", timeout)),
-                    "model": _first_line(self.command("AT+CGMM", timeout)),
-                    "revision": _first_line(self.command("AT+CGMR", timeout)),
-                    "imei": _imei(self.command("AT+CGSN", timeout))}
-        identity["sim"] = _sim_state(self.command("AT+CPIN?", timeout))
-        identity["signal"] = _signal(self.command("AT+CSQ", timeout))
-        identity["registration"] = _registration(self.command("AT+CREG?", timeout))
-        return identity
+        """Who is on the port (maker, model, IMEI, SIM, signal, registration). Raises DeviceTimeout."""
+        return identify_line(self, timeout)
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -281,16 +270,7 @@ class LineDriver:
         out: list[Event] = []
         for event in events:
             if isinstance(event, ProtocolError):
-                self._protocol_errors += 1
-                self._burst += 1
-                if self._burst == 1:
-                    log.warning("%s: protocol error: %s (%d bytes kept)", self.name, event.reason,
-                                len(event.raw))
-            elif self._burst:
-                if self._burst > 1:
-                    log.warning("%s: %d more protocol errors in that burst", self.name,
-                                self._burst - 1)
-                self._burst = 0
+                self._protocol_errors += 1      # counted here; logged once per burst by the daemon
             if isinstance(event, CommandResult) and self._inflight is not None:
                 out.extend(self._complete(self._inflight, event))
                 continue
@@ -322,25 +302,50 @@ class LineDriver:
             self._events += len(events)
             self._last_event_at = self._wallclock()
 
+    def _sim_pin_step(self, step: _Step, result: CommandResult) -> CommandResult:
+        """AT+CPIN? answered SIM PIN: enter sim_pin once; a refused PIN is never sent again (three
+        wrong PINs lock the SIM until its PUK is entered). The PIN never reaches a log or an event."""
+        if step.command.upper().startswith("AT+CPIN="):
+            result = CommandResult("AT+CPIN=<pin>", result.ok, result.lines, result.error)
+            if not result.ok:
+                self.pin_rejected = True
+                self.sim_problem = "the SIM refused sim_pin"
+                log.error("%s: the SIM refused the PIN in sim_pin (%s); it will not be sent again: "
+                          "correct sim_pin and restart the appliance", self.name, result.error)
+            return result
+        if step.command == PIN_QUERY and result.ok and any("SIM PIN" in line.upper() for line in result.lines):
+            if self._sim_pin and not self.pin_rejected:
+                log.info("%s: the SIM asks for its PIN: entering sim_pin", self.name)
+                self._queue.appendleft(_Step(f"AT+CPIN={self._sim_pin}", self.command_timeout, init=True))
+            else:
+                self.sim_problem = ("the SIM refused sim_pin earlier" if self.pin_rejected
+                                    else "the SIM asks for a PIN: set sim_pin")
+                log.error("%s: %s", self.name, self.sim_problem)
+        elif step.command == PIN_QUERY and result.ok:
+            self.sim_problem = ""
+        return result
+
     def _complete(self, step: _Step, result: CommandResult) -> list[Event]:
         """The result of the command in flight: fallbacks, init bookkeeping, next command."""
         self._inflight = None
+        if step.init and step.command.upper().startswith("AT+CPIN"):
+            result = self._sim_pin_step(step, result)
         refused = not result.ok and result.error != "timeout"
         if refused and (step.optional or step.fallback):
             self.unsupported.add(step.command)
         out: list[Event] = []
         if refused and step.fallback:
-            log.info("%s: %s refused (%s); trying %s", self.name, step.command, result.error,
+            log.info("%s: %s refused (%s); trying %s", self.name, _loggable(step.command), result.error,
                      step.fallback)
             self._queue.appendleft(_Step(step.fallback, step.timeout, init=step.init,
                                          optional=step.optional))
         else:
             if not result.ok and step.optional:
-                log.info("%s: optional %s not available (%s)", self.name, step.command,
+                log.info("%s: optional %s not available (%s)", self.name, _loggable(step.command),
                          result.error)
             elif not result.ok and step.init:
-                self._init_failed[step.command] = result.error
-                log.warning("%s: init command %s failed (%s)", self.name, step.command,
+                self._init_failed[_loggable(step.command)] = result.error
+                log.warning("%s: init command %s failed (%s)", self.name, _loggable(step.command),
                             result.error)
             if step.blocking:
                 step.result = result                 # handed to the command() caller only
@@ -389,48 +394,8 @@ def _default_timeout(command: str, base: float) -> float:
 
 
 def _loggable(command: str) -> str:
-    """Commands as logged: a dialled number is never written to the log."""
-    return "ATD<number>" if command.upper().startswith("ATD") else command
-
-
-def _strip_prefix(line: str) -> str:
-    return re.sub(r"^\+[A-Z]+:\s*", "", line, flags=re.IGNORECASE)
-
-
-def _first_line(result: CommandResult) -> str:
-    return _strip_prefix(result.lines[0]) if result.ok and result.lines else ""
-
-
-def _imei(result: CommandResult) -> str:
-    for line in result.lines if result.ok else ():
-        value = _strip_prefix(line).strip('"')
-        if value.isdigit():
-            return value
-    return ""
-
-
-def _sim_state(result: CommandResult) -> str:
-    """AT+CPIN? -> READY, SIM PIN, SIM PUK, not inserted, SIM failure, or "error: <result>"."""
-    if result.ok:
-        return _strip_prefix(result.lines[0]) if result.lines else "unknown"
-    detail = result.error.split(":", 1)[1].strip().upper() if ":" in result.error else ""
-    return _CME_SIM_STATE.get(detail, f"error: {result.error}")
-
-
-def _signal(result: CommandResult) -> dict:
-    """+CSQ: <rssi>,<ber>; rssi 0..31 maps to -113..-51 dBm in 2 dB steps, 99 = unknown."""
-    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
-    if not fields or len(fields) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
-        return {"rssi": None, "ber": None, "dbm": None}
-    rssi, ber = int(fields[0]), int(fields[1])
-    dbm = -113 + 2 * rssi if rssi <= 31 else None
-    return {"rssi": rssi, "ber": ber, "dbm": dbm}
-
-
-def _registration(result: CommandResult) -> str:
-    """+CREG: <n>,<stat>[,<lac>,<ci>] -> registered home / registered roaming / searching ..."""
-    fields = split_fields(_strip_prefix(result.lines[0])) if result.ok and result.lines else None
-    if not fields:
-        return "unknown"
-    stat = fields[1] if len(fields) >= 2 else fields[0]
-    return _CREG_STATE.get(stat, "unknown")
+    """Commands as logged: a dialled number or a SIM PIN is never written to the log."""
+    upper = command.upper()
+    if upper.startswith("ATD"):
+        return "ATD<number>"
+    return "AT+CPIN=<pin>" if upper.startswith("AT+CPIN=") else command

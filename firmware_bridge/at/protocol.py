@@ -5,12 +5,12 @@ import re
 
 from ..events import (CallConnected, CallEnded, CallerId, CallStatus, CommandResult, Event,
                       ProtocolError, Ring)
+from ..framing import LineFramer
 from .vcid import KNOWN_TAGS, TAG_LINE, CallerIdBlock
 
 MAX_LINE = 1024
 KINDS = ("gsm", "voice-modem")
 
-CR, LF = 0x0D, 0x0A
 
 # ATV0 numeric result codes (USR, Multitech, Si2404 tables); voice modems only.
 NUMERIC_RESULTS = {
@@ -100,61 +100,6 @@ def _is_call_command(command: str) -> bool:
     return upper.startswith(("ATA", "ATD", "ATO"))
 
 
-class _LineSplitter:
-    """Splits a byte stream into lines at CR, LF, CRLF or CR CR LF; reports blank lines.
-
-    A line longer than `max_line` is handed out in `max_line`-sized pieces marked over-long;
-    the splitter resynchronises at the next terminator.
-    """
-
-    def __init__(self, max_line: int):
-        self._max = max_line
-        self._buf = bytearray()
-        self._in_terminator = False   # after a CR: more CRs and one LF end the same line
-        self._overlong = False
-
-    def feed(self, data: bytes, out: list[tuple[str, bytes]]) -> None:
-        i, n = 0, len(data)
-        while i < n:
-            if self._in_terminator:
-                b = data[i]
-                if b == CR:
-                    i += 1
-                    continue
-                self._in_terminator = False
-                if b == LF:
-                    i += 1
-                    continue
-            cr, lf = data.find(b"\r", i), data.find(b"\n", i)
-            ends = [p for p in (cr, lf) if p >= 0]
-            if not ends:
-                self._append(data[i:], out)
-                return
-            j = min(ends)
-            self._append(data[i:j], out)
-            self._finish(out)
-            self._in_terminator = data[j] == CR
-            i = j + 1
-
-    def _append(self, chunk: bytes, out: list[tuple[str, bytes]]) -> None:
-        self._buf += chunk
-        while len(self._buf) > self._max:
-            out.append(("overlong", bytes(self._buf[:self._max])))
-            del self._buf[:self._max]
-            self._overlong = True
-
-    def _finish(self, out: list[tuple[str, bytes]]) -> None:
-        if self._overlong:
-            if self._buf:
-                out.append(("overlong", bytes(self._buf)))
-        elif self._buf:
-            out.append(("line", bytes(self._buf)))
-        else:
-            out.append(("blank", b""))
-        self._buf.clear()
-        self._overlong = False
-
-
 class AtCodec:
     """Turns what a modem prints into events; tracks the one command the host has in flight.
 
@@ -170,7 +115,7 @@ class AtCodec:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         self.kind = kind
-        self._splitter = _LineSplitter(max_line)
+        self._framer = LineFramer(blank_lines=True, max_line=max_line)
         self._pending: str | None = None
         self._solicited: frozenset[str] = frozenset()
         self._info: list[str] = []
@@ -208,14 +153,12 @@ class AtCodec:
 
     def feed(self, data: bytes) -> list[Event]:
         self._stats["bytes"] += len(data)
-        pieces: list[tuple[str, bytes]] = []
-        self._splitter.feed(bytes(data), pieces)
         events: list[Event] = []
-        for kind, raw in pieces:
-            if kind == "overlong":
+        for raw, problem in self._framer.feed(bytes(data)):
+            if problem:
                 self._stats["overlong"] += 1
-                events.append(ProtocolError(f"line longer than {self._splitter._max} bytes", raw))
-            elif kind == "blank":
+                events.append(ProtocolError(f"line longer than {self._framer.max_line} bytes", raw))
+            elif not raw:
                 if self.kind == "voice-modem":
                     events.extend(self._cid.blank())
             else:

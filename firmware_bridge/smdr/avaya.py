@@ -22,7 +22,7 @@ class AvayaCodec(LineCodec):
     """
 
     def __init__(self, *, max_line: int = MAX_LINE):
-        super().__init__(b"\r\n", max_line=max_line)
+        super().__init__(max_line=max_line)
 
     def _events(self, lines: list[tuple[bytes, str]]) -> list[Event]:
         out: list[Event] = []

@@ -121,7 +121,7 @@ class PanasonicCodec(LineCodec):
         self.options = options or PanasonicOptions()
         self._layouts = layouts_for(self.options)
         # Form feed ends a line too: a page break then starts a fresh (header) line.
-        super().__init__(b"\r\n\x0c", max_line=max_line, counters=("skipped",))
+        super().__init__(max_line=max_line, also_ends=b"\x0c", counters=("skipped",))
         self.detected: dict[str, object] = {"clock": None, "cost_column": None, "line_width": None}
 
     def _events(self, lines: list[tuple[bytes, str]]) -> list[Event]:

@@ -14,7 +14,8 @@ from firmware_bridge.events import (CallConnected, CallEnded, CallerId, CallStat
                                     PanasonicSmdrRecord, ProtocolError, Ring)
 from firmware_bridge.at.protocol import AtCodec
 from firmware_bridge.smdr.avaya import parse_line as avaya_line
-from firmware_bridge.smdr.panasonic import PanasonicOptions, panasonic_end_time
+from firmware_bridge.smdr.legs import leg_reader
+from firmware_bridge.smdr.panasonic import PanasonicOptions
 
 SITE = "site-a"
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone.utc)
@@ -457,7 +458,7 @@ def pana(dial: str, *, ext="201", ring=12, duration=65, date="05/01/26", time="1
 
 
 PANA = DeviceInfo(name="kx1", kind="panasonic", queue="support", tz=LONDON,
-                  to_datetime=lambda rec: panasonic_end_time(rec, PanasonicOptions(date_order="DMY")))
+                  to_leg=leg_reader(PanasonicOptions(date_order="DMY")))
 
 
 def test_panasonic_time_is_the_end_of_the_call():

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import convert
-from appliance.records import DIRECTIONS, DISPOSITIONS, FIELD_NAMES, CallRecord
+from appliance.sync import convert
+from appliance.calls.record import DIRECTIONS, DISPOSITIONS, FIELD_NAMES, CallRecord
 from appliance.v1 import cdr_pb2, sync_pb2
 
 
@@ -95,7 +95,7 @@ def test_from_pb_refuses_unspecified_enums():
 
 
 def _agent_and_recording_fields() -> dict:
-    from appliance.records import PciPause, Recording, RecordingSegment
+    from appliance.calls.record import PciPause, Recording, RecordingSegment
     rec = Recording(status="truncated", reason="the site restarted during the call", sample_rate=8000,
                     samples=48_000, vad_mode=2, talk_over_s=0.5, trimmed_s=0.0,
                     segments=(RecordingSegment(0, "k.0.age", "ab" * 32, 1234, 0, 48_000, False),),

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.endpoints import BackoffPolicy, EndpointSelector, is_loopback, split_endpoint
+from appliance.common.backoff import BackoffPolicy
+from appliance.common.hostport import is_loopback, split_hostport
+from appliance.sync.endpoints import EndpointSelector
 
 PRIMARY, STANDBY, THIRD = "10.0.0.1:7443", "10.0.0.2:7443", "10.0.0.3:7443"
 
@@ -135,13 +137,13 @@ def test_needs_an_endpoint():
     ("[::1]:50051", ("::1", 50051)),
 ])
 def test_split_endpoint(text, expected):
-    assert split_endpoint(text) == expected
+    assert split_hostport(text) == expected
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1", ":7443", "host:", "host:0", "host:70000", "host:port"])
 def test_split_endpoint_refuses_malformed(text):
     with pytest.raises(ValueError, match="HOST:PORT"):
-        split_endpoint(text)
+        split_hostport(text)
 
 
 @pytest.mark.parametrize("host, loopback", [

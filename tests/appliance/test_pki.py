@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from appliance.pki import init_pki, issue_site_cert, pki_main, site_id_from_cert
+from appliance.ops.pki import init_pki, issue_site_cert, pki_main, site_id_from_cert
 
 
 def load(path) -> x509.Certificate:
@@ -109,7 +109,7 @@ def test_pki_cli_init_and_issue(tmp_path, capsys):
 
 
 def test_python_dash_m_runs_the_pki_cli(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "appliance.pki", "init", "--dir", str(tmp_path), "--site", "s9"],
+    result = subprocess.run([sys.executable, "-m", "appliance.ops.pki", "init", "--dir", str(tmp_path), "--site", "s9"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site.pem").exists()

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.records import FIELD_NAMES, CallRecord
+from appliance.calls.record import FIELD_NAMES, CallRecord
+from appliance.common.backoff import BackoffPolicy
 from appliance.store import DB_NAME, AddResult, RejectedRaw, Store, StoreError
-from appliance.store_writer import StoreWriter
-from appliance.store_schema import SCHEMA_VERSION, SchemaTooNew, migrate
+from appliance.store import StoreWriter
+from appliance.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate
 from tests.helpers.waiting import wait_for
 
 SITE = "site-a"
@@ -348,7 +349,7 @@ def test_a_full_disk_keeps_records_queued_until_space_returns(data_dir, caplog):
     cap = {"bytes": 64 * 1024}
     failures: list[BaseException] = []
     writer = StoreWriter(lambda: Store(data_dir, site_id=SITE, check=False, max_db_bytes=cap["bytes"]),
-                         on_error=failures.append, retry_delay=0.01, retry_delay_max=0.05)
+                         on_error=failures.append, retry=BackoffPolicy(base_s=0.01, cap_s=0.05))
     try:
         with caplog.at_level(logging.WARNING, logger="appliance.store"):
             big = [rec(i, raw="x" * 4000) for i in range(100)]
@@ -433,9 +434,9 @@ def test_submit_rejects_what_is_not_a_record(data_dir):
 
 CHILD = textwrap.dedent("""
     import sys
-    from appliance.records import CallRecord
+    from appliance.calls.record import CallRecord
     from appliance.store import Store
-    from appliance.store_writer import StoreWriter
+    from appliance.store import StoreWriter
 
     data_dir = sys.argv[1]
     def rec(i):
@@ -485,7 +486,7 @@ def test_a_second_store_in_the_process_keeps_the_first_ones_locks(tmp_path):
     later commits went into a deleted file."""
     import subprocess
     import sys
-    from appliance.records import CallRecord
+    from appliance.calls.record import CallRecord
 
     def record(key):
         return CallRecord(key=key, site_id="s", source="line1", source_kind="gsm", direction="inbound",

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from appliance.store import Store
-from appliance.sync import SyncClient, SyncConfig
+from appliance.sync import SyncClient, CentralConfig
 from appliance.v1 import sync_pb2
 from tests.helpers.sync_harness import (SITE, ClientThread, call_record, central_keys,
                                                dead_letters, fill_store, mtls_config, store_stats)
@@ -109,7 +109,7 @@ def test_rejected_records_wait_in_dead_letter_until_replayed_to_a_central_that_a
 def test_plaintext_works_on_loopback(tmp_path):
     keys = fill_store(tmp_path / "data", 20)
     with CentralProcess(tmp_path / "plain.db") as plain:
-        config = SyncConfig(endpoints=(plain.address,), plaintext=True, poll_interval_s=0.2)
+        config = CentralConfig(endpoints=(plain.address,), plaintext=True, poll_interval_s=0.2)
         with ClientThread(config, tmp_path / "data") as client:
             wait_for(lambda: client.status()["acked_total"] == 20, 10, message="plaintext delivery")
         assert central_keys(plain) == keys
@@ -146,8 +146,8 @@ def test_incomplete_response_drops_the_stream_and_the_records_go_to_the_next_cen
         short_changing_central, tmp_path, caplog):
     keys = fill_store(tmp_path / "data", 30)
     with CentralProcess(tmp_path / "good.db") as good:
-        config = SyncConfig(endpoints=(short_changing_central, good.address), plaintext=True,
-                            batch_size=10, poll_interval_s=0.2, failback_after_s=3600)
+        config = CentralConfig(endpoints=(short_changing_central, good.address), plaintext=True,
+                            batch_size=10, poll_interval_s=0.2, failback_after=3600)
         with ClientThread(config, tmp_path / "data") as client:
             wait_for(lambda: store_stats(tmp_path / "data")["pending"] == 0, 10, message="outbox empty")
             status = client.status()
@@ -192,8 +192,8 @@ def test_store_trouble_is_retried_on_the_same_central_without_failing_over(pki, 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the data directory should be")
     where = {"dir": blocker}
-    config = mtls_config(pki, central.address, "127.0.0.1:1", reconnect_delay_s=0.05,
-                         reconnect_delay_max_s=0.2)
+    config = mtls_config(pki, central.address, "127.0.0.1:1", reconnect_delay=0.05,
+                         reconnect_delay_max=0.2)
     factory = lambda: Store(where["dir"], site_id=SITE, check=False)      # noqa: E731
     with ClientThread(config, tmp_path / "data", store_factory=factory) as client:
         wait_for(lambda: client.status()["last_error"].startswith("store: "), 10, message="a store error")
@@ -207,7 +207,7 @@ def test_store_trouble_is_retried_on_the_same_central_without_failing_over(pki, 
 def test_daemon_style_await_stop_returns_once_run_has_finished(tmp_path):
     keys = fill_store(tmp_path / "data", 3)
     with CentralProcess(tmp_path / "plain.db") as plain:
-        config = SyncConfig(endpoints=(plain.address,), plaintext=True, poll_interval_s=0.2)
+        config = CentralConfig(endpoints=(plain.address,), plaintext=True, poll_interval_s=0.2)
 
         async def daemon():
             client = SyncClient(config, lambda: Store(tmp_path / "data", site_id=SITE, check=False), SITE)

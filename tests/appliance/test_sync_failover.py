@@ -68,7 +68,7 @@ def test_black_holed_primary_is_abandoned_for_the_standby(pki, tmp_path, caplog)
     with CentralProcess(tmp_path / "primary.db", pki=pki) as primary, \
             CentralProcess(tmp_path / "standby.db", pki=pki) as standby, \
             TcpProxy(primary.address, name="test-proxy") as proxy:
-        config = mtls_config(pki, proxy.address, standby.address, failback_after_s=1.0)
+        config = mtls_config(pki, proxy.address, standby.address, failback_after=1.0)
         with ClientThread(config, data) as client:
             wait_for(lambda: store_stats(data)["pending"] == 0, 10, message="first drain via the proxy")
             proxy.blackhole()               # packets vanish; no RST, no FIN
@@ -119,7 +119,7 @@ def test_nothing_listening_keeps_retrying_until_a_central_appears(pki, tmp_path)
     keys = fill_store(data, 10)
     primary_port, standby_port = free_port(), free_port()
     config = mtls_config(pki, f"127.0.0.1:{primary_port}", f"127.0.0.1:{standby_port}",
-                         reconnect_delay_s=0.05, reconnect_delay_max_s=0.2)
+                         reconnect_delay=0.05, reconnect_delay_max=0.2)
     with ClientThread(config, data) as client:
         wait_for(lambda: client.status()["failovers"] >= 4, 10, message="several failed rounds")
         assert "Connection refused" in client.status()["last_error"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from appliance.pki import CertPaths, init_pki
+from appliance.ops.pki import CertPaths, init_pki
 from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
 
 SYNC_SERVICE = "appliance.v1.CdrSync"

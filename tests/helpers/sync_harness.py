@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.store import Store
-from appliance.sync import SyncClient, SyncConfig
+from appliance.sync import SyncClient, CentralConfig
 from tests.helpers.central_proc import CentralProcess, TestPki
 
 SITE = "site-a"
@@ -54,20 +54,20 @@ def central_keys(central: CentralProcess) -> list[str]:
         return [k for (k,) in conn.execute("SELECT key FROM records WHERE site_id = ?", (SITE,))]
 
 
-def mtls_config(pki: TestPki, *endpoints: str, **overrides) -> SyncConfig:
+def mtls_config(pki: TestPki, *endpoints: str, **overrides) -> CentralConfig:
     """A config tuned for tests: fast probes and a short failback (everything else as shipped)."""
     values = dict(endpoints=tuple(endpoints), ca_file=str(pki.ca), cert_file=str(pki.sites[SITE].cert),
-                  key_file=str(pki.sites[SITE].key), failback_after_s=1.0, probe_interval_s=0.2,
+                  key_file=str(pki.sites[SITE].key), failback_after=1.0, probe_interval_s=0.2,
                   poll_interval_s=0.2)
     values.update(overrides)
-    return SyncConfig(**values)
+    return CentralConfig(**values)
 
 
 class ClientThread:
     """Runs SyncClient.run() on an event loop in a named thread, so the test thread can block freely
     (start and kill centrals) without stalling the client. Use as a context manager."""
 
-    def __init__(self, config: SyncConfig, data_dir: Path, site_id: str = SITE, *,
+    def __init__(self, config: CentralConfig, data_dir: Path, site_id: str = SITE, *,
                  store_factory: Callable[[], Store] | None = None):
         factory = store_factory or (lambda: Store(data_dir, site_id=site_id, check=False))
         self.client = SyncClient(config, factory, site_id)

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from appliance.config import CentralConfig
-from appliance.pki import init_pki, issue_site_cert
+from appliance.ops.pki import init_pki, issue_site_cert
 from hw_tests.checks_central import check_central
 from hw_tests.report import build_report, send_report
 from hw_tests.result import Status, failed, passed

@@ -9,13 +9,14 @@ import threading
 
 import pytest
 
-from appliance.config import LineConfig, PbxConfig
-from appliance.records import CallRecord
+from firmware_bridge.at.settings import LineSettings
+from firmware_bridge.smdr.settings import PbxSettings
+from appliance.calls.record import CallRecord
 from appliance.store import Store
-from firmware_bridge.at.emulator import GsmModemEmulator, VoiceModemEmulator
+from firmware_bridge.at import GsmModemEmulator, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort
 from firmware_bridge.serialport import open_serial
-from firmware_bridge.smdr.driver import AvayaTcpListener
+from firmware_bridge.smdr.receiver import AvayaReceiver
 from firmware_bridge.smdr.emulator import PanasonicEmulator
 from hw_tests.checks_lines import check_line
 from hw_tests.checks_loopback import check_loopback
@@ -45,8 +46,8 @@ def devices(tmp_path):
         port.close()
 
 
-def gsm_line(port: str) -> LineConfig:
-    return LineConfig(name="gsm1", port=port, kind="gsm")
+def gsm_line(port: str) -> LineSettings:
+    return LineSettings(name="gsm1", port=port, kind="gsm")
 
 
 # ---- GSM modules and voice modems -------------------------------------------------------
@@ -101,7 +102,7 @@ def test_network_registration_states(devices, registration, status, detail):
 
 def test_voice_modem_is_identified(devices):
     port = devices("voice")
-    result = check_line(LineConfig(name="landline", port=port.path, kind="voice-modem"))
+    result = check_line(LineSettings(name="landline", port=port.path, kind="voice-modem"))
     assert result.status is Status.PASS
     assert result.detail == "voice modem CONEXANT CX93001-EIS"
 
@@ -184,8 +185,8 @@ def test_only_appliance_run_counts_as_the_daemon(cmdline, daemon):
 
 # ---- PBX feeds ----------------------------------------------------------------------------
 
-def panasonic(port: str) -> PbxConfig:
-    return PbxConfig(name="pbx1", format="panasonic", port=port)
+def panasonic(port: str) -> PbxSettings:
+    return PbxSettings(name="pbx1", format="panasonic", port=port)
 
 
 def store_record(data_dir, source: str, at: float) -> None:
@@ -239,8 +240,8 @@ def test_panasonic_port_busy_fails(tmp_path, pbx_port):
     assert result.status is Status.FAIL and "held by another process" in result.detail
 
 
-def avaya(listen: str) -> PbxConfig:
-    return PbxConfig(name="ipo", format="avaya-ipo", listen=listen)
+def avaya(listen: str) -> PbxSettings:
+    return PbxSettings(name="ipo", format="avaya-ipo", listen=listen)
 
 
 def test_avaya_feed_with_nothing_listening_fails(tmp_path):
@@ -252,7 +253,7 @@ def test_avaya_feed_with_nothing_listening_fails(tmp_path):
 
 
 def test_avaya_port_taken_by_another_program_fails(tmp_path):
-    with AvayaTcpListener("127.0.0.1", 0) as listener:
+    with AvayaReceiver("ipo", "127.0.0.1:0") as listener:
         result = check_avaya(avaya(f"0.0.0.0:{listener.port}"), str(tmp_path))
     assert result.status is Status.FAIL
     assert f"port {listener.port} is taken by another program" in result.detail

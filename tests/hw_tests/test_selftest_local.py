@@ -6,8 +6,9 @@ import sqlite3
 from datetime import datetime, timezone
 
 from appliance.config import parse_config
-from appliance.records import CallRecord
+from appliance.calls.record import CallRecord
 from appliance.store import DB_NAME, Store
+from appliance.store.schema import SCHEMA_VERSION
 from hw_tests.checks_clock import ClockState, check_clock, read_clock_state, read_kernel_ntp
 from hw_tests.checks_storage import DiskThresholds, check_data_dir, check_store
 from hw_tests.checks_system import SystemSnapshot, check_config, check_system, read_system
@@ -140,7 +141,7 @@ def test_store_without_backlog_passes(tmp_path):
         store.mark_delivered([i for i, _ in store.pending()])
     result = check_store(str(tmp_path), "site-a", now=lambda: T0 + 100 * HOUR)
     assert result.status is Status.PASS
-    assert "quick_check ok, schema v3" in result.detail and "none waiting" in result.detail
+    assert f"quick_check ok, schema v{SCHEMA_VERSION}" in result.detail and "none waiting" in result.detail
 
 
 def test_store_backlog_older_than_an_hour_warns_and_older_than_a_day_fails(tmp_path):

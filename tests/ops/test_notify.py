@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.notify import DATAGRAM_MAX_BYTES, STATUS_MAX_CHARS, Notifier
-from appliance.watchdog import Watchdog
+from appliance.ops.notify import DATAGRAM_MAX_BYTES, STATUS_MAX_CHARS, Notifier
+from appliance.ops.watchdog import Watchdog
 
 
 class FakeManager:

@@ -14,7 +14,7 @@ import pytest
 
 from appliance.v1 import cdr_pb2
 from firmware_bridge.smdr.avaya import encode_record
-from firmware_bridge.smdr.calls import generate_avaya_calls, in_output_order
+from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order
 from firmware_bridge.smdr.emulator import AvayaEmulator
 from tests.helpers.central_proc import CentralProcess, make_pki
 from tests.helpers.daemon_proc import DaemonProcess

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.at.emulator import GsmModemEmulator, VoiceModemEmulator
+from firmware_bridge.at import GsmModemEmulator, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import wait_for

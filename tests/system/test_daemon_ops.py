@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.smdr.calls import generate_avaya_calls, in_output_order
+from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order
 from firmware_bridge.smdr.emulator import AvayaEmulator
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import free_port, wait_for

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.pty import EmulatedPort
-from firmware_bridge.smdr.calls import generate_avaya_calls, generate_panasonic_calls, in_output_order
+from firmware_bridge.smdr.traffic import generate_avaya_calls, generate_panasonic_calls, in_output_order
 from firmware_bridge.smdr.emulator import AvayaEmulator, PanasonicEmulator
 from firmware_bridge.smdr.avaya import encode_record as encode_avaya
 from firmware_bridge.smdr.panasonic import PanasonicOptions

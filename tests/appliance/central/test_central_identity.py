@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from appliance.central.identity import CRM, SITE, peer_of_pem
-from appliance.pki import crm_name_from_cert, init_pki, site_id_from_cert
+from appliance.ops.pki import crm_name_from_cert, init_pki, site_id_from_cert
 
 
 def test_init_writes_a_crm_client_certificate_that_speaks_for_no_site(tmp_path):
@@ -38,7 +38,7 @@ def test_the_central_tells_sites_from_crm_clients(tmp_path):
 
 def test_issue_crm_adds_a_named_crm_client(tmp_path):
     init_pki(tmp_path / "pki", "lon-1")
-    result = subprocess.run([sys.executable, "-m", "appliance.pki", "issue-crm", "--dir", str(tmp_path / "pki"),
+    result = subprocess.run([sys.executable, "-m", "appliance.ops.pki", "issue-crm", "--dir", str(tmp_path / "pki"),
                              "--name", "wallboard-2", "--out", str(tmp_path / "wb2")],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from appliance.central.server import CentralServer
-from appliance.pki import issue_site_cert
+from appliance.ops.pki import issue_site_cert
 from appliance.v1 import sync_pb2, sync_pb2_grpc
 from tests.helpers.central_proc import CentralProcess, SyncStream, make_pki, make_record
 from tests.helpers.waiting import wait_for

@@ -1,9 +1,7 @@
 """Fixtures for the AT line tests: a pty behind a stable path, emulators, drivers, leak checks."""
 from __future__ import annotations
 
-import os
 import select
-import threading
 import time
 
 import pytest
@@ -12,17 +10,6 @@ from firmware_bridge.at import GsmModemEmulator, LineDriver, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort
 
 FAST = 0.004          # real seconds per emulated second: a 5 s ring period is 20 ms
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """Fail a test that leaves a thread running or a file descriptor open."""
-    threads = set(threading.enumerate())
-    fds = len(os.listdir("/proc/self/fd"))
-    yield
-    leaked = [t.name for t in threading.enumerate() if t not in threads and t.is_alive()]
-    assert not leaked, f"threads left running: {leaked}"
-    assert len(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"
 
 
 @pytest.fixture

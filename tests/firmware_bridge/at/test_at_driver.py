@@ -11,7 +11,7 @@ from firmware_bridge.events import (CallConnected, CallEnded, CallerId, CallStat
                                     ProtocolError, Ring)
 from firmware_bridge.exceptions import DeviceGone, DeviceTimeout
 
-GSM_INIT = ["ATE0", "AT+CMEE=1", "AT+CLIP=1", "AT+CRC=1", "AT+CVHU=0", "AT+CLCC=1"]
+GSM_INIT = ["ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CLIP=1", "AT+CRC=1", "AT+CVHU=0", "AT+CLCC=1"]
 SIM7600_IDENTITY = {
     "kind": "gsm", "manufacturer": "SIMCOM INCORPORATED", "model": "SIMCOM_SIM7600G-H",
     "revision": "LE20B04SIM7600G22", "imei": "862636051234567", "sim": "READY",
@@ -230,3 +230,37 @@ def test_a_module_without_clcc_reports_is_asked_during_a_call(make_gsm, make_dri
     pump(driver, lambda events: any(isinstance(e, CommandResult) and e.command == "AT+CLCC" and not e.lines
                                     for e in events) or not driver.polling_calls, timeout=3)
     assert not driver.polling_calls
+
+
+def test_a_sim_asking_for_its_pin_gets_sim_pin_once_and_it_is_never_logged(make_gsm, make_driver, pump, caplog):
+    emulator = make_gsm(sim="pin", pin="4321")
+    driver = make_driver(sim_pin="4321")
+    with caplog.at_level("DEBUG", logger="firmware_bridge.at"):
+        driver.open()
+        pump(driver, lambda _: driver.ready)
+    assert emulator.pin_attempts == ["4321"]
+    assert "AT+CLIP=1" in emulator.commands                     # the init went on with the SIM unlocked
+    assert not any("4321" in r.getMessage() for r in caplog.records)
+
+
+def test_a_wrong_sim_pin_is_sent_once_then_never_again_and_says_so(make_gsm, make_driver, pump, caplog):
+    emulator = make_gsm(sim="pin", pin="4321")
+    driver = make_driver(sim_pin="1111")
+    with caplog.at_level("INFO", logger="firmware_bridge.at"):
+        driver.open()
+        pump(driver, lambda _: driver._init_done)
+        assert driver.pin_rejected
+        assert driver.status()["sim_problem"] == "the SIM refused sim_pin"
+        driver.open()                                             # a replug re-runs the init
+        pump(driver, lambda _: driver._init_done)
+    assert emulator.pin_attempts == ["1111"]                      # three wrong PINs would lock the SIM
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "refused the PIN in sim_pin" in messages and "1111" not in messages
+
+
+def test_a_sim_asking_for_a_pin_without_sim_pin_says_what_to_set(make_gsm, make_driver, pump):
+    make_gsm(sim="pin")
+    driver = make_driver()
+    driver.open()
+    pump(driver, lambda _: driver._init_done)
+    assert driver.status()["sim_problem"] == "the SIM asks for a PIN: set sim_pin"

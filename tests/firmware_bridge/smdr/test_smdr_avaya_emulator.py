@@ -1,8 +1,9 @@
-"""AvayaEmulator against real sockets on 127.0.0.1, and the AvayaTcpListener receiving from it."""
+"""AvayaEmulator against real sockets on 127.0.0.1, and the AvayaReceiver receiving from it."""
 from __future__ import annotations
 
 import dataclasses
 import socket
+import select
 import time
 from datetime import datetime
 
@@ -10,8 +11,8 @@ import pytest
 
 from firmware_bridge.events import ProtocolError
 from firmware_bridge.smdr.avaya import AvayaCodec, encode_record
-from firmware_bridge.smdr.calls import generate_avaya_calls
-from firmware_bridge.smdr.driver import AvayaTcpListener
+from firmware_bridge.smdr.traffic import generate_avaya_calls
+from firmware_bridge.smdr.receiver import AvayaReceiver
 from firmware_bridge.smdr.emulator import AvayaEmulator
 
 WAIT = 10.0
@@ -184,7 +185,7 @@ def test_stop_keeps_unsent_records_and_leaves_nothing_running(records):
 
 
 def test_tcp_listener_yields_events_per_peer(records):
-    with AvayaTcpListener("127.0.0.1", 0) as listener:
+    with AvayaReceiver("ipo", "127.0.0.1:0", consume=True) as listener:
         with AvayaEmulator("127.0.0.1", listener.port, leading_nuls=2) as emu:
             emu.send(records[:5])
             emu.send_truncated(records[5], keep=30, terminate=False)
@@ -192,9 +193,9 @@ def test_tcp_listener_yields_events_per_peer(records):
             deadline = time.monotonic() + WAIT
             while len(got) < 5:
                 assert time.monotonic() < deadline
-                for peer, events in listener.poll(timeout=1.0):
-                    assert peer.startswith("127.0.0.1:")
-                    got += events
+                select.select(listener.filenos(), [], [], 1.0)
+                got += listener.read_events()
+                assert all(peer.startswith("127.0.0.1:") for peer in listener.status()["peers"])
             assert emu.wait_sent(WAIT)
             assert listener.status()["connections"] == 1 and len(listener.filenos()) == 2
         # The emulator closed its connection: the cut-off record comes out as an error.
@@ -202,7 +203,8 @@ def test_tcp_listener_yields_events_per_peer(records):
         deadline = time.monotonic() + WAIT
         while not tail:
             assert time.monotonic() < deadline
-            tail = [e for _, events in listener.poll(timeout=1.0) for e in events]
+            select.select(listener.filenos(), [], [], 1.0)
+            tail = listener.read_events()
         assert [e.raw for e in got] == bodies(records[:5])
         assert tail == [ProtocolError("incomplete line at end of stream (no terminator)",
                                       bodies(records[5:6])[0][:30])]

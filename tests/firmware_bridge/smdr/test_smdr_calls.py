@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from firmware_bridge.smdr.avaya import AvayaCodec, encode_record
-from firmware_bridge.smdr.calls import (avaya_call_end, generate_avaya_calls,
+from firmware_bridge.smdr.traffic import (avaya_call_end, generate_avaya_calls,
                                         generate_panasonic_calls, in_output_order)
 from firmware_bridge.smdr.panasonic import (PanasonicCodec, PanasonicOptions, encode_record as
                                             encode_panasonic, panasonic_end_time)

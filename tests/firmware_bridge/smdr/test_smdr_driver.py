@@ -1,7 +1,6 @@
 """PanasonicSerialDriver through a real pty (EmulatedPort) driven by PanasonicEmulator."""
 from __future__ import annotations
 
-import logging
 import select
 import time
 from datetime import datetime
@@ -11,7 +10,7 @@ import pytest
 from firmware_bridge.events import PanasonicSmdrRecord, ProtocolError
 from firmware_bridge.exceptions import DeviceBusy, DeviceGone, DeviceNotFound
 from firmware_bridge.pty import EmulatedPort
-from firmware_bridge.smdr.calls import generate_panasonic_calls
+from firmware_bridge.smdr.traffic import generate_panasonic_calls
 from firmware_bridge.smdr.driver import PanasonicSerialDriver
 from firmware_bridge.smdr.emulator import PanasonicEmulator
 from firmware_bridge.smdr.panasonic import PanasonicOptions
@@ -75,22 +74,6 @@ def test_garbage_on_the_line_is_reported_and_the_next_record_still_arrives(port,
                                           b"\x15\xfe#@!")
         assert events[1].raw == emulator.written[0]
         assert driver.status()["errors"] == 1
-
-
-def test_a_garbage_burst_is_logged_once_without_its_bytes(port, calls, caplog):
-    emulator = PanasonicEmulator(port, OPTIONS)
-    with caplog.at_level(logging.WARNING, logger="firmware_bridge.smdr"):
-        with PanasonicSerialDriver("pbx1", port.path, options=OPTIONS) as driver:
-            for _ in range(5):
-                emulator.write_garbage(b"07700900123 NO CARRIER")
-            emulator.write_record(calls[0])
-            emulator.write_garbage(b"again")
-            events = read_until(driver, lambda ev: len(ev) >= 7)
-    assert [type(e) for e in events] == [ProtocolError] * 5 + [PanasonicSmdrRecord, ProtocolError]
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 3, messages       # burst start, burst end (5 lines), next burst start
-    assert messages[0].startswith("pbx1: unparseable SMDR input") and "5 unparseable" in messages[1]
-    assert not any("07700900123" in m for m in messages)
 
 
 def test_line_settings_reach_the_port(port):

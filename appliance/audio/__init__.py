@@ -1,0 +1,1 @@
+"""Call audio: capture, bridge, voice activity and age-encrypted recording segments."""

@@ -1,0 +1,1 @@
+"""Operations around the flow: control socket, systemd notify and watchdog, metrics, logging, masking, PKI."""

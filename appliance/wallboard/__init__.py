@@ -1,0 +1,1 @@
+"""What the LED wallboards show: per-queue figures -> sign layouts, STRING updates, colours, warnings."""

@@ -1,0 +1,1 @@
+"""USB telephony headsets over hidraw: descriptor parser, call-control capabilities, protocol, driver, emulator."""

@@ -1,0 +1,240 @@
+"""The one Avaya IP Office SMDR receiver: a TCP listener whose connections are read by peeking.
+
+IP Office is the TCP client: it connects to the appliance and pushes CSV records. The receiver
+parses what the kernel holds with MSG_PEEK and takes bytes out of the socket only when the owner
+says the records made from them are durable (`release(mark)`): until then a crash leaves them in
+the kernel's receive buffer, and a supervisor that keeps the descriptors across the restart
+(systemd's file-descriptor store) hands them back with those bytes still unread.
+"""
+from __future__ import annotations
+
+import logging
+import select
+import socket
+from dataclasses import dataclass, field
+
+from ..base import Driver
+from ..events import Event, ProtocolError
+from ..exceptions import DeviceGone, DeviceNotFound
+from ..settings import split_hostport
+from .avaya import AvayaCodec
+
+log = logging.getLogger("firmware_bridge.smdr")
+
+READ_CHUNK = 65536
+RCVBUF = 1 << 20          # room for records read but not yet durable (the kernel may cap it)
+
+
+@dataclass(slots=True)
+class _Conn:
+    sock: socket.socket
+    peer: str
+    codec: AvayaCodec = field(default_factory=AvayaCodec)
+    taken: int = 0         # bytes removed from the kernel (durable)
+    parsed: int = 0        # bytes peeked and fed to the codec (taken <= parsed)
+    closing: bool = False  # the PBX closed its side: flushed; drop once everything is taken
+    limit: int = 0         # at most this many bytes held back; then wait for a release
+
+    @property
+    def held(self) -> int:
+        return self.parsed - self.taken
+
+    def wake_after(self, held: int) -> None:
+        """Readable only once more than `held` bytes wait (or at end of stream): SO_RCVLOWAT.
+
+        The bytes held back stay in the kernel, so the socket would otherwise look readable
+        all the time and the loop would spin.
+        """
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, held + 1))
+        except OSError:
+            pass
+
+
+class AvayaReceiver(Driver):
+    """Listens on `target` ("host:port"); each PBX connection has its own codec.
+
+    `read_events()` accepts new connections and parses what every connection has waiting.
+    `mark()` then names how far the events returned so far reach; `release(mark)` takes those
+    bytes out of the kernel. Marks must be released in the order they were made. Owners that do
+    not care (self-tests, the CLI) pass `consume=True` and bytes are taken as they are parsed.
+    """
+
+    kind = "avaya-ipo"
+
+    def __init__(self, name: str, target: str, *, consume: bool = False,
+                 adopt: dict[str, socket.socket] | None = None):
+        super().__init__(name, target)
+        self.host, self.port = split_hostport(target, port_zero=True)
+        self.consume = consume
+        self._adopt = dict(adopt or {})
+        self._server: socket.socket | None = None
+        self._conns: dict[int, _Conn] = {}
+        self._next_conn = 0
+        self.records = 0
+        self.errors = 0
+        self.connections = 0
+
+    @classmethod
+    def from_settings(cls, settings, **kw) -> "AvayaReceiver":
+        return cls(settings.name, settings.listen, **kw)
+
+    # ---- hooks ---------------------------------------------------------------------------
+
+    def _open_port(self) -> None:
+        server = self._adopt.pop("listen", None)
+        if server is None:
+            server = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                server.bind((self.host, self.port))
+                server.listen(8)
+            except OSError as exc:
+                server.close()
+                raise DeviceNotFound(f"{self.name}: cannot listen on {self.host}:{self.port} "
+                                     f"({exc.strerror or exc})") from exc
+        server.setblocking(False)
+        self._server = server
+        self.port = server.getsockname()[1]
+        log.info("%s: listening on %s:%d", self.name, self.host, self.port)
+        for name in sorted(self._adopt):
+            if name.startswith("conn"):
+                self._add(self._adopt.pop(name))
+        self._adopt.clear()
+
+    def _close_port(self) -> None:
+        for conn in self._conns.values():
+            conn.sock.close()
+        self._conns.clear()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _filenos(self) -> list[int]:
+        if self._server is None:
+            return []
+        return [self._server.fileno(), *(c.sock.fileno() for c in self._conns.values() if self._watch(c))]
+
+    @staticmethod
+    def _watch(conn: _Conn) -> bool:
+        """Read it now? Not once closed, nor while as much as the kernel can signal is held back."""
+        return not conn.closing and conn.held < conn.limit
+
+    def _read(self) -> list[Event]:
+        waiting = [self._server, *(c.sock for c in self._conns.values() if self._watch(c))]
+        ready, _, _ = select.select(waiting, [], [], 0)
+        events: list[Event] = []
+        for sock in ready:
+            if sock is self._server:
+                self._accept()
+            else:
+                events += self._receive(self._by_sock(sock))
+        self.records += sum(type(e) is not ProtocolError for e in events)
+        self.errors += sum(type(e) is ProtocolError for e in events)
+        return events
+
+    # ---- durability ------------------------------------------------------------------------
+
+    def mark(self) -> dict[int, int]:
+        """How far the events returned so far reach, per connection (complete lines only)."""
+        return {cid: c.parsed - c.codec.pending for cid, c in self._conns.items()}
+
+    def release(self, mark: dict[int, int]) -> None:
+        """The records of everything up to `mark` are durable: take those bytes out of the kernel."""
+        for cid, upto in mark.items():
+            conn = self._conns.get(cid)
+            if conn is None:
+                continue
+            self._take(conn, upto - conn.taken)
+            if conn.closing and conn.taken >= conn.parsed:
+                self._drop(cid)
+            elif not conn.closing:
+                conn.wake_after(conn.held)
+
+    # ---- the systemd file-descriptor store -------------------------------------------------
+
+    def sockets(self) -> dict[str, socket.socket]:
+        """The listening socket and every open connection by a stable name, for FDSTORE."""
+        out = {} if self._server is None else {"listen": self._server}
+        out.update({f"conn{cid}": c.sock for cid, c in self._conns.items() if not c.closing})
+        return out
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _by_sock(self, sock: socket.socket) -> tuple[int, _Conn]:
+        for cid, conn in self._conns.items():
+            if conn.sock is sock:
+                return cid, conn
+        raise KeyError(sock)
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self._server.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            raise DeviceGone(f"{self.name}: listening socket failed: {exc}") from exc
+        self._add(sock)
+        log.info("%s: PBX connected from %s", self.name, self._conns[self._next_conn - 1].peer)
+
+    def _add(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            peer = "%s:%s" % sock.getpeername()[:2]
+            rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError:
+            peer, rcvbuf = "?", 4 * READ_CHUNK
+        # The kernel caps SO_RCVLOWAT at half the buffer: stay well under it so "readable" always
+        # means new bytes or the end of the stream.
+        self._conns[self._next_conn] = _Conn(sock, peer, limit=max(READ_CHUNK, rcvbuf // 4))
+        self._next_conn += 1
+        self.connections += 1
+
+    def _receive(self, item: tuple[int, _Conn]) -> list[Event]:
+        """Peek past what is held back. Readable with nothing new (SO_RCVLOWAT) = end of stream."""
+        cid, conn = item
+        held = conn.held
+        try:
+            data = conn.sock.recv(held + READ_CHUNK, socket.MSG_PEEK)[held:]
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError as exc:
+            log.warning("%s: connection from %s lost: %s", self.name, conn.peer, exc)
+            data = b""
+        if data:
+            conn.parsed += len(data)
+            events = conn.codec.feed(data)
+            if self.consume:
+                self._take(conn, conn.parsed - conn.codec.pending - conn.taken)
+            conn.wake_after(conn.held)
+            return events
+        events = conn.codec.flush()          # a record cut short by the disconnect: kept as rejected raw
+        conn.closing = True
+        log.info("%s: PBX %s disconnected", self.name, conn.peer)
+        if self.consume or conn.taken >= conn.parsed:
+            self._drop(cid)
+        return events
+
+    def _take(self, conn: _Conn, n: int) -> None:
+        while n > 0:
+            try:
+                got = len(conn.sock.recv(min(n, READ_CHUNK)))
+            except (BlockingIOError, InterruptedError, OSError):
+                return
+            if not got:
+                return
+            conn.taken += got
+            n -= got
+
+    def _drop(self, cid: int) -> None:
+        conn = self._conns.pop(cid, None)
+        if conn is not None:
+            conn.sock.close()
+
+    def status(self) -> dict:
+        held = sum(c.parsed - c.taken for c in self._conns.values())
+        return {**super().status(), "listening": self._server is not None, "host": self.host,
+                "port": self.port, "peers": [c.peer for c in self._conns.values() if not c.closing],
+                "connections": self.connections, "records": self.records, "errors": self.errors,
+                "bytes_not_durable": held}

@@ -1,0 +1,1 @@
+"""Alpha LED wallboards: codec (alpha, framing), driver, emulator and the `[[wallboard]]` settings."""
