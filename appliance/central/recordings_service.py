@@ -9,7 +9,7 @@ import grpc
 
 from appliance.central.identity import check_claim
 from appliance.central.recording_files import PartialSegment, UnsafeName, file_sha256, segment_path
-from appliance.central.store import CentralStore, RecordingRow, StoreUnavailable
+from appliance.central.store import RecordingRow, StoreUnavailable
 from appliance.central.cdr_writer import utc_now
 from appliance.ops.masking import mask_text
 from appliance.v1 import cdr_pb2, recordings_pb2
