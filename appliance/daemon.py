@@ -73,13 +73,14 @@ class Daemon:
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
                              release=self._release, wallclock=self._wallclock,
-                             on_records=self.floor.records_finished)
+                             on_records=self.floor.records_finished, finish=self._finish_records)
         restored = await asyncio.to_thread(self._with_store, self.floor.restore)
         if restored:
             log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
+            self._start_agents()
             self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
@@ -252,6 +253,25 @@ class Daemon:
         self.ingest.on_events(name, events, mark)
         if self.device_info[name].role == "line":
             self.floor.calls_changed()
+            if self.floor.agents is not None:
+                self.floor.agents.line_events(name, events)
+
+    def _finish_records(self, records: list) -> list:
+        return self.floor.agents.finish(records) if self.floor.agents is not None else records
+
+    def _start_agents(self) -> None:
+        headsets = [d.settings for d in self.config.devices if device_kind(d.kind).role == "headset"]
+        if not headsets:
+            return
+        from appliance.agents.service import AgentsService
+        agents = AgentsService(headsets, wrap_up_s_for_queue=lambda q: self.config.queue_settings(q).wrap_up_s,
+                               line_driver=self._ready_line, wallclock=self._wallclock, clock=self._clock)
+        self.floor.attach_agents(agents)
+        agents.start(self._loop)
+
+    def _ready_line(self, name: str):
+        runner = self.runners.get(name)
+        return runner.driver if runner is not None and runner.driver.ready else None
 
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, self._wallclock())

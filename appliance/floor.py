@@ -38,7 +38,7 @@ class Floor:
         self.watch = CallWatcher()
         self.wallboards = None
         self.live = None
-        self.agent_inputs: Callable[[], list] = list
+        self.agents = None                              # appliance.agents.service.AgentsService
         self._finished: list = []
 
     # ---- start and stop --------------------------------------------------------------------
@@ -61,6 +61,8 @@ class Floor:
         self.stats.subscribe(self._stats_changed)
 
     async def close(self) -> None:
+        if self.agents is not None:
+            self.agents.close()
         if self.wallboards is not None:
             self.wallboards.close()
         if self.live is not None:
@@ -78,7 +80,22 @@ class Floor:
         finished, self._finished = self._finished, []
         changes = self.watch.update(self.tracker.live_calls(), finished)
         self.publish(changes)
+        if self.agents is not None and changes:
+            self.agents.changes(changes)
         return changes
+
+    def attach_agents(self, agents) -> None:
+        """The agents tell the floor what only they know: who rings and answers, mutes, agent states."""
+        self.agents = agents
+        agents.on_call = lambda key, kind, agent, headset: self.publish(self.watch.agent(key, kind, agent, headset))
+        agents.on_mute = lambda key, muted: self.publish(self.watch.mute(key, muted))
+        agents.on_agent = self._agent_changed
+
+    def _agent_changed(self, change) -> None:
+        self.stats.live_changed()
+        if self.live is not None:
+            from appliance.sync.convert import agent_event
+            self.live.agent(agent_event(change))
 
     def publish(self, changes: list[CallChange]) -> None:
         if changes:
@@ -89,6 +106,8 @@ class Floor:
 
     def tick(self, now: float) -> None:
         self.calls_changed()
+        if self.agents is not None:
+            self.agents.tick()
         self.stats.tick()
         if self.wallboards is not None:
             self.wallboards.on_sources(self._sources())
@@ -99,7 +118,13 @@ class Floor:
     def _live_inputs(self):
         """Callers waiting, agents, and the queues that have a line (live figures exist for them)."""
         line_queues = {info.queue for info in self._device_info.values() if info.role == "line" and info.queue}
-        return self.tracker.live_calls(), self.agent_inputs(), line_queues
+        return self.tracker.live_calls(), self._agent_inputs(), line_queues
+
+    def _agent_inputs(self) -> list:
+        if self.agents is None:
+            return []
+        from appliance.stats.live import AgentInput
+        return [AgentInput(a["name"], a["state"], tuple(a["queues"])) for a in self.agents.machine.list()]
 
     def _sources(self) -> dict:
         """Every device that feeds a queue: (up, since, queue), for signs that go stale without data."""
@@ -125,7 +150,10 @@ class Floor:
             alerts=[a.to_pb() for a in self.stats.engine.active_alerts()], queues=self.stats.engine.to_pb())
 
     def agent_snapshot(self) -> list:
-        return []
+        if self.agents is None:
+            return []
+        from appliance.sync.convert import agent_event
+        return [agent_event(a) for a in self.agents.machine.snapshot()]
 
     def status(self) -> dict:
         out = {"stats": self.stats.status()}
@@ -133,4 +161,6 @@ class Floor:
             out["wallboards"] = self.wallboards.status()
         if self.live is not None:
             out["live_events"] = self.live.status()
+        if self.agents is not None:
+            out.update(self.agents.status())
         return out

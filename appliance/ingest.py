@@ -38,9 +38,11 @@ class Ingest:
                  pause_inputs: Callable[[bool], None], count_error: Callable[[str], None],
                  on_durable: Callable[[int], None], release: Release = lambda name, mark: None,
                  wallclock: Callable[[], datetime] = utc_now, bursts: BurstLimiter | None = None,
-                 on_records: Callable[[list], None] = lambda records: None):
+                 on_records: Callable[[list], None] = lambda records: None,
+                 finish: Callable[[list], list] = lambda records: records):
         self.tracker, self.writer = tracker, writer
-        self._on_records = on_records          # queue statistics (and the agents' call records) hear them
+        self._on_records = on_records          # queue statistics and live events hear them
+        self._finish = finish                  # the agents complete a line call's record (agent, mutes)
         self._loop = loop
         self._device_info = device_info
         self._pause_inputs = pause_inputs
@@ -111,6 +113,8 @@ class Ingest:
                             key, suppressed, self._bursts.window_s)
 
     def submit(self, records: list, rejected: list, mark: tuple | None = None) -> None:
+        if records:
+            records = self._finish(records)
         self.calls_finished += len(records)
         if records:
             self._on_records(records)

@@ -148,3 +148,12 @@ def call_event(change):
         line=change.line, caller=change.caller, queue=change.queue, agent=change.agent, headset=change.headset,
         disposition=_DISPOSITION_TO_PB.get(change.disposition, 0), started_at=change.started_at,
         muted=change.muted)
+
+
+def agent_event(change):
+    """appliance.agents.AgentChanged -> appliance.v1.AgentEvent."""
+    from appliance.common.time import iso_utc
+    from appliance.v1 import live_pb2
+    return live_pb2.AgentEvent(agent=change.agent, state=live_pb2.AgentState.Value(f"AGENT_{change.state.upper()}"),
+                               headset=change.headset, queues=list(change.queues), call_key=change.call_key,
+                               since=iso_utc(change.since, 3), reason=change.reason)
