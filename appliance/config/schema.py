@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.audio.settings import RecordingConfig
 from appliance.stats.settings import QueueSettings, by_name, settings_for
 from appliance.sync.config import CentralConfig
 from firmware_bridge.settings import check_choice, check_zone
@@ -80,6 +81,7 @@ class Config:
     central: CentralConfig = field(default_factory=CentralConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     queue: tuple[QueueSettings, ...] = ()
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     devices: tuple[DeviceEntry, ...] = ()     # every device table's entries, registry order
