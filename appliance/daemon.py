@@ -18,6 +18,7 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
+from appliance.desk import Desk
 from appliance.floor import Floor
 from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
@@ -46,6 +47,8 @@ class Daemon:
         self.runners: dict[str, DeviceRunner] = {}
         self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
                            clock=clock, wallclock=wallclock)
+        self.desk = Desk(config, line_driver=self._ready_line, store_factory=lambda: self._store(),
+                         wallclock=wallclock, clock=clock)
         self.sync = None
         self.started_at = clock()
         self.ingest: Ingest | None = None
@@ -75,14 +78,16 @@ class Daemon:
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
                              release=self._release, wallclock=self._wallclock,
-                             on_records=self.floor.records_finished, finish=self._finish_records)
+                             on_records=self.floor.records_finished, finish=self.desk.finish)
         restored = await asyncio.to_thread(self._with_store, self.floor.restore, 0)
         if restored:
             log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
-            self._start_agents()
+            self.desk.start(self._loop, self.floor, self._complete_records)
+            self.floor.change_listeners.append(self.desk.changes)
+            await self._recover_recorded_calls()
             self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
@@ -154,7 +159,8 @@ class Daemon:
     async def _start_control(self) -> None:
         from appliance.ops.control import ControlServer
         path = self.config.control_socket
-        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands()})
+        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands(),
+                                            **self.desk.commands()})
         try:
             await self.control.start()
         except (OSError, RuntimeError) as exc:
@@ -190,6 +196,9 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        await self.desk.close()
+        if self.floor.agents is not None:
+            self.floor.agents.close()
         await self.floor.close()
         if self.control is not None:
             await self.control.close()
@@ -263,21 +272,18 @@ class Daemon:
         self.ingest.on_events(name, events, mark)
         if self.device_info[name].role == "line":
             self.floor.calls_changed()
-            if self.floor.agents is not None:
-                self.floor.agents.line_events(name, events)
+            self.desk.line_events(name, events)
 
-    def _finish_records(self, records: list) -> list:
-        return self.floor.agents.finish(records) if self.floor.agents is not None else records
+    def _complete_records(self, records: list, after=None) -> None:
+        """Records the desk finished after their recording closed: stored as they are."""
+        self.ingest.submit(records, [], complete=True, after=after)
 
-    def _start_agents(self) -> None:
-        headsets = [d.settings for d in self.config.devices if device_kind(d.kind).role == "headset"]
-        if not headsets:
-            return
-        from appliance.agents.service import AgentsService
-        agents = AgentsService(headsets, wrap_up_s_for_queue=lambda q: self.config.queue_settings(q).wrap_up_s,
-                               line_driver=self._ready_line, wallclock=self._wallclock, clock=self._clock)
-        self.floor.attach_agents(agents)
-        agents.start(self._loop)
+    async def _recover_recorded_calls(self) -> None:
+        records, keys = await asyncio.to_thread(self._with_store, self.desk.recover, ([], []))
+        if records:
+            self.ingest.submit(records, [], complete=True,
+                               after=lambda: self.tasks.start(asyncio.to_thread(self.desk.forget, keys),
+                                                              "forget-open-calls"))
 
     def _ready_line(self, name: str):
         runner = self.runners.get(name)
@@ -333,6 +339,7 @@ class Daemon:
             for runner in self.runners.values():
                 runner.poll(now)
             self.floor.tick(now)
+            self.desk.tick()
             if self.notifier:
                 self.notifier.status(self.status_line())
 

@@ -33,6 +33,7 @@ def site_status(d) -> dict:
         "last_selftest": d.last_selftest,
         "tasks": d.tasks.status(),
         **d.floor.status(),
+        **d.desk.status(),
     }
     if d.sync is not None:
         out["central"] = d.sync.status()

@@ -87,6 +87,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             acknowledged_at REAL
         )""",
     ),
+    # 6: recorded calls in progress, so a crash still leaves their (interrupted) record
+    (
+        """CREATE TABLE open_call (
+            key TEXT PRIMARY KEY,
+            record_json TEXT NOT NULL,
+            saved_at REAL NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
