@@ -44,14 +44,20 @@ class _Conn:
     def held(self) -> int:
         return self.parsed - self.taken
 
-    def wake_after(self, held: int) -> None:
-        """Readable only once more than `held` bytes wait (or at end of stream): SO_RCVLOWAT.
+    def wake_after_held(self) -> None:
+        """Readable only once new bytes wait beyond the held ones (or at end of stream): SO_RCVLOWAT.
 
         The bytes held back stay in the kernel, so the socket would otherwise look readable
-        all the time and the loop would spin.
+        all the time and the loop would spin. Each peek copies the held bytes again: while whole
+        lines are held (their records not yet durable, so a release will come and lower the mark),
+        wait for as many new bytes (up to READ_CHUNK), or a PBX that writes record by record costs
+        a copy of everything held per record and the receiver falls further behind. A line not yet
+        complete needs one more byte, which may be its end.
         """
+        releasable = self.held - self.codec.pending
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, held + 1))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT,
+                                 self.held + 1 + min(releasable, READ_CHUNK))
         except OSError:
             pass
 
@@ -154,7 +160,7 @@ class AvayaReceiver(Driver):
             if conn.closing and conn.taken >= conn.parsed:
                 self._drop(cid)
             elif not conn.closing:
-                conn.wake_after(conn.held)
+                conn.wake_after_held()
 
     # ---- the systemd file-descriptor store -------------------------------------------------
 
@@ -228,7 +234,7 @@ class AvayaReceiver(Driver):
         # The kernel caps SO_RCVLOWAT at half the buffer: stay well under it so "readable" always
         # means new bytes or the end of the stream.
         conn = self._conns[cid] = _Conn(sock, peer, limit=max(READ_CHUNK, rcvbuf // 4))
-        conn.wake_after(0)            # a kept socket still has the low-water mark of its last holder
+        conn.wake_after_held()        # a kept socket still has the low-water mark of its last holder
         self._next_conn = max(self._next_conn, cid + 1)
         self.connections += 1
 
@@ -248,7 +254,7 @@ class AvayaReceiver(Driver):
             events = conn.codec.feed(data)
             if self.consume:
                 self._take(conn, conn.parsed - conn.codec.pending - conn.taken)
-            conn.wake_after(conn.held)
+            conn.wake_after_held()
             return events
         events = conn.codec.flush()          # a record cut short by the disconnect: kept as rejected raw
         conn.closing = True
