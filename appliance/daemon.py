@@ -18,8 +18,8 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner
 from appliance.ingest import Ingest
+from appliance.floor import Floor
 from appliance.ops.fdstore import FdStore
-from appliance.stats.queue_stats import QueueStats
 from appliance.store import Store, StoreWriter
 from appliance.common.tasks import TaskGroup
 
@@ -42,10 +42,10 @@ class Daemon:
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
-        self.queue_stats = QueueStats(self.tracker, service_level_s=None,
-                                      service_levels={q.name: q.service_level_s for q in config.queue})
         self.device_info: dict[str, DeviceInfo] = {}
         self.runners: dict[str, DeviceRunner] = {}
+        self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
+                           clock=clock, wallclock=wallclock)
         self.sync = None
         self.started_at = clock()
         self.ingest: Ingest | None = None
@@ -71,13 +71,18 @@ class Daemon:
                           "the old file is kept for inspection", checked.recovered_from)
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
         self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch)
-        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+        self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
-                             release=self._release, wallclock=self._wallclock)
+                             release=self._release, wallclock=self._wallclock,
+                             on_records=self.floor.records_finished)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore)
+        if restored:
+            log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
+            self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
             self._start_metrics()
@@ -176,6 +181,7 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        await self.floor.close()
         if self.control is not None:
             await self.control.close()
         if self._metrics:
@@ -203,7 +209,7 @@ class Daemon:
                 legs = await asyncio.to_thread(self._open_legs, entry.name)
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
-            self._add_runner(entry, self.ingest.on_events, on_down=self._device_down)
+            self._add_runner(entry, self._on_events, on_down=self._device_down)
         self._keep_descriptors()
         for runner in self.runners.values():
             runner.start(self._loop)
@@ -251,10 +257,16 @@ class Daemon:
         runner.driver.dial(number)
         return True
 
+    def _on_events(self, name: str, events: list, mark: object) -> None:
+        self.ingest.on_events(name, events, mark)
+        if self.device_info[name].role == "line":
+            self.floor.calls_changed()
+
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, self._wallclock())
         if records:
             self.ingest.submit(records, [])
+            self.floor.calls_changed()
 
     def _release(self, name: str, mark: object) -> None:
         runner = self.runners.get(name)
@@ -296,6 +308,7 @@ class Daemon:
             self.ingest.tick()
             for runner in self.runners.values():
                 runner.poll(now)
+            self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -317,6 +330,14 @@ class Daemon:
         if not runs:
             return None
         return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
+
+    def _with_store(self, fn):
+        """fn(a store of our own), on this thread; closed afterwards."""
+        reader = self._store()
+        try:
+            return fn(reader)
+        finally:
+            reader.close()
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -352,8 +373,7 @@ class Daemon:
             "input_pauses": self.ingest.input_pauses if self.ingest else 0,
             "last_selftest": self.last_selftest,
             "tasks": self.tasks.status(),
-            "queues": {name: dataclasses.asdict(snap)
-                       for name, snap in self.queue_stats.snapshot(self._wallclock()).items()},
+            **self.floor.status(),
         }
         if self.sync is not None:
             out["central"] = self.sync.status()

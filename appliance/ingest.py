@@ -13,7 +13,6 @@ from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.bursts import BurstLimiter
 from appliance.common.time import iso_utc, utc_now
 from appliance.ops.masking import mask_text
-from appliance.stats.queue_stats import QueueStats
 from appliance.store import AddResult, RejectedRaw, StoreWriter
 
 log = logging.getLogger("appliance.daemon")
@@ -34,12 +33,14 @@ class Ingest:
     Runs on the event loop; only `_durable_from_thread` is called from the writer.
     """
 
-    def __init__(self, tracker: CallTracker, queue_stats: QueueStats, writer: StoreWriter, *,
+    def __init__(self, tracker: CallTracker, writer: StoreWriter, *,
                  loop: asyncio.AbstractEventLoop, device_info: dict[str, DeviceInfo],
                  pause_inputs: Callable[[bool], None], count_error: Callable[[str], None],
                  on_durable: Callable[[int], None], release: Release = lambda name, mark: None,
-                 wallclock: Callable[[], datetime] = utc_now, bursts: BurstLimiter | None = None):
-        self.tracker, self.queue_stats, self.writer = tracker, queue_stats, writer
+                 wallclock: Callable[[], datetime] = utc_now, bursts: BurstLimiter | None = None,
+                 on_records: Callable[[list], None] = lambda records: None):
+        self.tracker, self.writer = tracker, writer
+        self._on_records = on_records          # queue statistics (and the agents' call records) hear them
         self._loop = loop
         self._device_info = device_info
         self._pause_inputs = pause_inputs
@@ -112,7 +113,7 @@ class Ingest:
     def submit(self, records: list, rejected: list, mark: tuple | None = None) -> None:
         self.calls_finished += len(records)
         if records:
-            self.queue_stats.record(records)
+            self._on_records(records)
         marks = (mark,) if mark is not None else ()
         if self._held or not self._try_submit(records, rejected, marks):
             self._held.append((records, rejected, marks))

@@ -19,7 +19,7 @@ class AdoptedSerial(serial.Serial):
     description: it would not hold the flock the kept one holds (so it would be refused), and
     pyserial's open() discards the input buffer, which holds exactly the bytes worth keeping.
     This configures the kept descriptor as open() would (lock, line settings, DTR/RTS) and keeps
-    the input buffer.
+    the input buffer. If that fails the descriptor stays open: the caller still owns it.
     """
 
     def __init__(self, fd: int, port: str, **kw):
@@ -49,7 +49,7 @@ class AdoptedSerial(serial.Serial):
                 os.set_blocking(read_end, False)
                 pipes += [read_end, write_end]
         except BaseException:
-            for fd in (self.fd, *pipes):
+            for fd in pipes:
                 os.close(fd)
             self.fd = None
             raise
@@ -67,8 +67,29 @@ def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: st
     """
     is_url = "://" in url
     try:
+        try:
+            return _open(url, is_url, baudrate, bytesize, parity, stopbits, exclusive, fd)
+        except DeviceNotFound as exc:
+            if bytesize == 8 and parity == "N" or not _is_pty(url) or "Invalid argument" not in str(exc):
+                raise
+            # A pseudo-terminal carries 8N1 only: Linux accepts a 7E1 request once, then refuses it
+            # (EINVAL) on later opens. The emulated device sees the same bytes either way.
+            return _open(url, is_url, baudrate, 8, "N", stopbits, exclusive, fd)
+    except BaseException:
         if fd is not None:
-            port = AdoptedSerial(fd, url, baudrate=baudrate, bytesize=bytesize, parity=parity,
+            os.close(fd)                 # a kept descriptor that cannot be used: ours to close
+        raise
+
+
+def _is_pty(url: str) -> bool:
+    return "://" not in url and os.path.realpath(url).startswith("/dev/pts/")
+
+
+def _open(url: str, is_url: bool, baudrate: int, bytesize: int, parity: str, stopbits: float,
+          exclusive: bool, kept: int | None) -> serial.SerialBase:
+    try:
+        if kept is not None:
+            port = AdoptedSerial(kept, url, baudrate=baudrate, bytesize=bytesize, parity=parity,
                                  stopbits=stopbits, timeout=0, write_timeout=2, exclusive=exclusive)
         elif is_url:
             port = serial.serial_for_url(url, baudrate=baudrate, bytesize=bytesize, parity=parity,
@@ -83,6 +104,8 @@ def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: st
         if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in text:
             raise DeviceBusy(f"{url}: held by another process ({text})") from exc
         raise DeviceNotFound(f"{url}: cannot open ({text})") from exc
+    except termios.error as exc:                          # the line settings were refused
+        raise DeviceNotFound(f"{url}: cannot open: line settings refused ({exc.args[-1]})") from exc
     except (OSError, ValueError) as exc:
         if getattr(exc, "errno", None) == errno.EBUSY:   # kernel TIOCEXCL held by another opener
             raise DeviceBusy(f"{url}: held by another process ({exc})") from exc

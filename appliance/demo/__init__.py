@@ -230,13 +230,19 @@ def _render(daemon, centrals: list[Central], workdir: Path, started: float):
         colour = "green" if d["state"] == "UP" else "red"
         devices.add_row(d["name"], d["kind"], f"[{colour}]{d['state']}[/]", f"{d['for_s']:.0f}s",
                         str(d["events"]), str(d["errors"]), escape(d["last_error"][:40]))
-    queues = Table(title="Queues (last hour)", expand=True)
-    for col in ("queue", "waiting", "longest wait", "agents free/busy", "answered", "abandoned", "service level"):
+    queues = Table(title="Queues (today)", expand=True)
+    for col in ("queue", "waiting", "longest wait", "agents free/on call", "answered", "abandoned", "service level"):
         queues.add_column(col)
-    for q in st.get("queues", {}).values():
-        sl = "-" if q["service_level_pct"] is None else f"{q['service_level_pct']:.0f}%"
-        queues.add_row(q["queue"] or "(none)", str(q["calls_waiting"]), f"{q['longest_wait_s']}s",
-                       f"{q['agents_free']}/{q['agents_busy']}", str(q["answered"]), str(q["abandoned"]), sl)
+    for name, q in st.get("stats", {}).get("queues", {}).items():
+        live, today = q["live"], q["today"]
+        sl = "-" if today["service_level_pct"] is None else f"{today['service_level_pct']:.0f}%"
+        if live["live_available"]:
+            waiting, longest = str(live["waiting"]), f"{live['longest_wait_now_s'] or 0:.0f}s"
+            agents = f"{live['agents_available']}/{live['agents_on_call']}"
+        else:
+            waiting = longest = agents = "n/a (PBX records only)"
+        queues.add_row(name or "(none)", waiting, longest, agents, str(today["answered"]),
+                       str(today["abandoned"]), sl)
     lines = [f"records stored: [bold]{st['records_durable']}[/]   calls finished: {st['calls_finished']}   "
              f"in progress: {st['calls_in_progress']}   unparseable input kept: {st['protocol_errors']}"]
     central = st.get("central")

@@ -357,6 +357,29 @@ class Store:
         # SQLite takes the bare column final_leg from the row that holds MAX(leg).
         return {call_id: legs for call_id, legs, final in rows if not final}
 
+    def records_started_since(self, since_iso: str, *, margin_s: float = 2 * 86400.0) -> Iterator[CallRecord]:
+        """Every stored record whose call started at or after `since_iso` (queue figures after a
+        restart). Rows are found by id: stored_at grows with id, so a binary search finds the first
+        row stored `margin_s` before `since` (a call is stored after it started) without a scan."""
+        since_epoch = datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp()
+        conn = self.conn
+        lo, hi = conn.execute("SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM cdr").fetchone()
+        target = since_epoch - margin_s
+        while lo < hi:
+            mid = (lo + hi) // 2
+            row = conn.execute("SELECT id, stored_at FROM cdr WHERE id >= ? ORDER BY id LIMIT 1", (mid,)).fetchone()
+            if row is None or row[1] >= target:
+                hi = mid
+            else:
+                lo = row[0] + 1
+        cur = conn.execute(f"{_SELECT_CDR} FROM cdr WHERE cdr.id >= ? ORDER BY cdr.id", (lo,))
+        since = since_iso[:19]
+        while rows := cur.fetchmany(1000):
+            for row in rows:
+                record = _record_from_row(row)
+                if record.started_at[:19] >= since:
+                    yield record
+
     # ---- inspection ---------------------------------------------------------------------
 
     def stats(self) -> dict:

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.bursts import BurstLimiter
 from appliance.ingest import Ingest
-from appliance.stats.queue_stats import QueueStats
 from appliance.store import DB_NAME, Store, StoreWriter
 from firmware_bridge.events import ProtocolError
 from firmware_bridge.smdr.avaya import parse_line
@@ -37,7 +36,7 @@ class Inputs:
 
 
 def make(loop, writer, inputs, released=None, bursts=None) -> Ingest:
-    return Ingest(CallTracker(SITE), QueueStats(), writer, loop=loop, device_info={"pbx1": PBX},
+    return Ingest(CallTracker(SITE), writer, loop=loop, device_info={"pbx1": PBX},
                   pause_inputs=inputs, count_error=lambda name: None, on_durable=lambda n: None,
                   release=(lambda name, mark: released.append(mark)) if released is not None else (lambda *_: None),
                   wallclock=lambda: datetime(2026, 5, 1, 12, tzinfo=timezone.utc), bursts=bursts)
