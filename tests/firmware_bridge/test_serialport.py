@@ -99,3 +99,17 @@ def test_a_url_port_is_not_kept(device, tmp_path):
         assert kept_port(port) == {}
     finally:
         close_serial(port)
+
+
+def test_a_kept_7e1_port_on_a_pty_is_taken_over_with_its_input(device):
+    """A pty may refuse 7E1 the second time (open_serial falls back to 8N1): the kept descriptor survives that."""
+    port = open_serial(device.path, bytesize=7, parity="E")
+    kept = os.dup(kept_port(port)["port"])
+    close_serial(port)
+    device.write(b"RING\r\n")
+    adopted = open_serial(device.path, bytesize=7, parity="E", fd=kept)
+    try:
+        wait_readable(adopted)
+        assert read_available(adopted) == b"RING\r\n"
+    finally:
+        close_serial(adopted)
