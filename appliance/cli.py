@@ -28,16 +28,13 @@ def cmd_run(args) -> int:
     from appliance.daemon import Daemon
     from appliance.ops.logsetup import setup_logging
     from appliance.store.store import StoreError
+    from appliance.ops.notify import Notifier, listen_fds
+    stored = listen_fds()          # what systemd's fd store kept for us; first, before anything else
     cfg = _load(args)
     setup_logging(cfg.log.level)
-    notifier = None
+    notifier = Notifier()
     try:
-        from appliance.ops.notify import Notifier
-        notifier = Notifier()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(Daemon(cfg, notifier=notifier).run())
+        asyncio.run(Daemon(cfg, notifier=notifier, stored_fds=stored).run())
     except (OSError, StoreError) as exc:
         # Cannot start at all (data dir not writable, disk gone): one clear line, not a traceback.
         print(f"appliance: cannot start: {exc}", file=sys.stderr)

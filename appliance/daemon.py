@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.registry import kind as device_kind
@@ -23,6 +23,7 @@ from appliance.floor import Floor
 from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
+from appliance.ops.fdstore import FdStore
 from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
@@ -36,10 +37,11 @@ class Daemon:
     """One per site. `await run()` until `stop()`; `status()` for the CLI, demo and metrics."""
 
     def __init__(self, config: Config, *, notifier=None, clock: Callable[[], float] = time.monotonic,
-                 wallclock: Callable[[], datetime] = utc_now):
+                 wallclock: Callable[[], datetime] = utc_now, stored_fds: Sequence[tuple[str, int]] = ()):
         self.config = config
         self.site_id = config.site.id
         self.notifier = notifier
+        self.fdstore = FdStore(notifier, stored_fds)   # descriptors kept across restarts (ops/fdstore.py)
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
@@ -230,6 +232,7 @@ class Daemon:
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
             self._add_runner(entry, self._on_events, on_down=self._device_down)
+        self._keep_descriptors()
         for runner in self.runners.values():
             if self.gate.held:
                 runner.pause()       # degraded from the start: the devices are not read
@@ -251,6 +254,12 @@ class Daemon:
         runner = DeviceRunner(kind.name, driver, sink, Backoff(policy), clock=self._clock, **callbacks)
         self.runners[entry.name] = runner
         return runner
+
+    def _keep_descriptors(self) -> None:
+        """systemd's fd store: each device takes back what was kept for it and keeps what it opens."""
+        for name, runner in self.runners.items():
+            runner.keep_descriptors(self.fdstore.take(name), self.fdstore.update)
+        self.fdstore.discard_unclaimed()
 
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
