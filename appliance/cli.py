@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from appliance.store_commands import add_parsers as add_store_parsers
     add_store_parsers(sub, _add_config, _load)
+    from appliance.desk_commands import add_parsers as add_desk_parsers
+    add_desk_parsers(sub, _add_config, _load)
 
     # Listed for --help only: main() hands everything after these names to their own parsers.
     for name, text in DELEGATED_HELP.items():
@@ -131,12 +133,16 @@ DELEGATED_HELP = {
     "selftest": "hardware and connectivity self-tests with a pass/fail report (--help for options)",
     "central": "the reference central CRM endpoint: serve | dump | events (for demos, tests, integrators)",
     "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
+    "keys": "the central's recording keys: generate --out DIR (identity 0600, recipient to configure)",
+    "recording": "recordings: pause|resume --call KEY (PCI, via the daemon); info|decrypt|salvage FILES (central side)",
 }
 
 # Subcommands whose own parsers live with their code; everything after the name is theirs.
 DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "central": ("appliance.central.cli", "main"),
-             "pki": ("appliance.ops.pki", "pki_main")}
+             "pki": ("appliance.ops.pki", "pki_main"),
+             "keys": ("appliance.audio.tools", "keys_main"),
+             "recording": ("appliance.audio.tools", "recording_main")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,3 +127,19 @@ def test_a_headset_unplugged_mid_call_the_call_goes_on_and_the_record_says_so(si
     [row] = wait_for(lambda: cdrs(tmp_path), 15, message="the far end hangs up")
     assert (row["disposition"], row["agent"], row["headset_lost"]) == ("answered", "anna", 1)
     assert daemon.terminate() == 0
+
+
+def test_a_paused_agent_is_not_rung_and_rings_again_when_resumed(site, tmp_path):
+    modem, hs, daemon, path = site
+    run = lambda *a: subprocess.run([sys.executable, "-m", "appliance", "agent", *a, "--config", str(path)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=20)
+    assert run("pause", "bob", "--reason", "lunch").returncode == 0
+    listed = run("list")
+    assert "bob" in listed.stdout and "paused" in listed.stdout and "lunch" in listed.stdout
+    modem.incoming_call("+441632960777", rings=20, talk_s=120, end="local")
+    assert hs["anna"].wait_led("ring", True, 10)
+    assert not hs["bob"].leds.get("ring")                      # paused: not rung
+    assert run("resume", "bob").returncode == 0
+    assert hs["bob"].wait_led("ring", True, 10)                # available again: the waiting call rings him
+    assert run("pause", "nobody").returncode == 1              # an unknown agent is a clear error
+    assert daemon.terminate() == 0

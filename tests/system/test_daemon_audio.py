@@ -97,9 +97,15 @@ def test_an_answered_call_is_bridged_and_recorded_encrypted_at_capture(tmp_path)
         site.start()
         site.answered_call()
         rec_dir = tmp_path / "data" / "recordings"
+        [key] = wait_for(lambda: list(status(site.config).get("audio", {}).get("calls", {})), 10,
+                         message="the call's audio session")
         # wait until both phrases have been heard through the bridge (the files grow in real time)
         wait_for(lambda: (tmp_path / "headset_out.raw").exists()
                  and (tmp_path / "headset_out.raw").stat().st_size > 2 * RATE * 4, 20, message="4 s bridged")
+        assert cli("recording", "pause", "--call", key, "--config", str(site.config)).returncode == 0
+        wait_for(lambda: (tmp_path / "headset_out.raw").stat().st_size > 2 * RATE * 5, 20, message="1 s paused")
+        assert cli("recording", "resume", "--call", key, "--config", str(site.config)).returncode == 0
+        wait_for(lambda: (tmp_path / "headset_out.raw").stat().st_size > 2 * RATE * 6, 20, message="after it")
         site.headset.hang_up()
         [row] = wait_for(lambda: rows(tmp_path), 20, message="the record stored")
         assert site.daemon.terminate() == 0
@@ -121,6 +127,21 @@ def test_an_answered_call_is_bridged_and_recorded_encrypted_at_capture(tmp_path)
     assert score > 0.9, (score, summary)                # the caller's own words, left channel
     heard = np.fromfile(tmp_path / "headset_out.raw", dtype="<i2")
     assert find(caller, heard, len(heard))[0] > 0.9     # and the agent heard them
+    [pause] = recording["pci_pauses"]
+    assert pause["paused_by"].startswith("control:") and pause["resumed_by"].startswith("control:")
+    start, end = int(pause["start_s"] * RATE), int(pause["end_s"] * RATE)
+    assert end - start > RATE // 2 and not channels[start:end].any()     # the PCI window is silence
+
+
+def cli(*args: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, timeout=20)
+
+
+def status(config: Path) -> dict:
+    out = cli("status", "--json", "--config", str(config))
+    return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
 def test_a_kill_9_mid_recording_leaves_an_interrupted_record_with_a_truncated_recording(tmp_path):
