@@ -11,7 +11,12 @@ def site_status(d) -> dict:
     """Every component's state as plain values, read on the loop (the control socket, metrics, demo)."""
     now = d._clock()
     devices = []
-    for runner in d.runners.values():
+    runners = list(d.runners.values())
+    if d.floor.agents is not None:
+        runners += list(d.floor.agents.runners.values())
+    if d.floor.wallboards is not None:
+        runners += d.floor.wallboards.runners
+    for runner in runners:
         item = runner.state.as_dict(now)
         peers = runner.driver.status().get("peers")
         if peers is not None:

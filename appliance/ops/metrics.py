@@ -57,6 +57,7 @@ class StatusCollector:
                 active.add_metric([central["active_endpoint"]], 1.0)
             yield active
         yield from _queue_metrics(st.get("stats", {}))
+        yield from _floor_metrics(st)
         yield from _process_metrics()
         yield from _system_metrics()
 
@@ -80,6 +81,34 @@ def _store_metrics(st: dict):
                             value=sum(r.get("records_recovered") or 0 for r in reports))
     yield GaugeMetricFamily("appliance_salvage_lost_records", "Records not recovered (unacknowledged reports)",
                             value=sum(r.get("records_lost") or 0 for r in reports))
+
+
+def _floor_metrics(st: dict):
+    """Agents, live events for screen-pop, and call recordings."""
+    agent = GaugeMetricFamily("appliance_agent_state", "1 for the state each agent is in", labels=["agent", "state"])
+    for a in st.get("agents", []):
+        agent.add_metric([a["name"], a["state"]], 1.0)
+    yield agent
+    live = st.get("live_events")
+    if live:
+        yield CounterMetricFamily("appliance_live_events_sent", "Live events sent to the central", value=live["sent"])
+        yield CounterMetricFamily("appliance_live_events_dropped", "Live events dropped (queue full while connected)",
+                                  value=live["dropped"])
+        if live.get("ack_latency_p99_ms") is not None:
+            yield GaugeMetricFamily("appliance_live_event_ack_p99_seconds", "p99 time from event to the central's ack",
+                                    value=live["ack_latency_p99_ms"] / 1000.0)
+    audio = st.get("audio")
+    if audio:
+        rec = CounterMetricFamily("appliance_recordings", "Recordings by outcome", labels=["status"])
+        for status in ("recorded", "truncated", "not_recorded"):
+            rec.add_metric([status], audio.get(status, 0))
+        yield rec
+        alarm = GaugeMetricFamily("appliance_recording_alarm", "1 while a recording alarm is raised", labels=["kind"])
+        for kind in audio.get("alarms", {}):
+            alarm.add_metric([kind], 1.0)
+        yield alarm
+        yield GaugeMetricFamily("appliance_calls_recording", "Calls being bridged and recorded now",
+                                value=len(audio.get("calls", {})))
 
 
 def _queue_metrics(stats: dict):
