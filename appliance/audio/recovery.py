@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from appliance.audio.segment_meta import PART_SUFFIX, inspect
 from appliance.audio.segments import open_segments_after_crash, segment_name
 from appliance.calls.record import CallRecord, Recording, RecordingSegment
+from appliance.common.files import replace_durably
 from appliance.common.time import iso_utc
 
 REASON = "the appliance stopped during the call (crash, power cut or restart): the cut segment ends at its last whole chunk"
@@ -41,7 +41,7 @@ def interrupted_record(record: CallRecord, saved_at: float, directory: Path) -> 
         final = directory / segment_name(record.key, cut.index).replace(".age", ".cut.age")
         if part.exists():
             last = max(last, part.stat().st_mtime)
-            os.replace(part, final)
+            replace_durably(part, final)
         segments.append(dataclasses.replace(cut, name=final.name, complete=False))
     recording = Recording(status="truncated", reason=REASON, segments=tuple(segments),
                           sample_rate=(record.recording.sample_rate if record.recording else 0))
