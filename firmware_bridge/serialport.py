@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import select
 import termios
 
 import serial
+import serial.rs485
 
 from .exceptions import DeviceBusy, DeviceGone, DeviceNotFound
+
+log = logging.getLogger("firmware_bridge.serialport")
 
 
 class AdoptedSerial(serial.Serial):
@@ -186,3 +190,21 @@ def close_serial(port: serial.SerialBase) -> None:
 def _plain(port) -> bool:
     """A tty opened by path or kept across a restart, not a URL handler that hooks read()."""
     return type(port) in (serial.Serial, AdoptedSerial)
+
+
+def enable_rs485(port: serial.SerialBase, name: str, target: str) -> str:
+    """Kernel RS-485 direction control (RTS high while sending) on a real serial device; what happened.
+    Skipped on ptys; an adapter without kernel support keeps its own direction control (warned)."""
+    fd = getattr(port, "fd", None)
+    try:
+        if fd is None or os.ttyname(fd).startswith("/dev/pts/"):
+            return "skipped (not a serial device)"
+    except OSError:
+        return "skipped (not a tty)"
+    try:
+        port.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
+    except (ValueError, OSError) as exc:
+        log.warning("%s: kernel RS-485 not available on %s (%s); relying on the adapter's own "
+                    "direction control", name, target, exc)
+        return f"unsupported ({exc})"
+    return "on"
