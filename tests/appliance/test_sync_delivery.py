@@ -204,6 +204,39 @@ def test_store_trouble_is_retried_on_the_same_central_without_failing_over(pki, 
     assert status["failovers"] == 0 and status["active_endpoint"] == central.address
 
 
+def test_a_failing_store_is_not_reported_as_fresh_connections_to_the_central(pki, central, tmp_path, caplog):
+    """Each session ends for the local store and reconnects to the same, healthy central: the log
+    says "connected" once and the store error once, not one pair per retry."""
+    keys = fill_store(tmp_path / "data", 20)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    where = {"dir": blocker}
+    config = mtls_config(pki, central.address, reconnect_delay=0.05, reconnect_delay_max=0.1)
+    factory = lambda: Store(where["dir"], site_id=SITE, check=False)      # noqa: E731
+    caplog.set_level("DEBUG", logger="appliance.sync")
+    errors_seen = []
+    with ClientThread(config, tmp_path / "data", store_factory=factory) as client:
+        def retried_often() -> bool:
+            errors_seen.append(client.status()["last_error"])
+            return client.status()["sessions"] >= 5
+        wait_for(retried_often, 10, message="five sessions ended by the store")
+        connects_while_failing = caplog.text.count("connected to central")
+        store_lines_while_failing = [r for r in caplog.records
+                                     if r.levelname == "WARNING" and r.getMessage().startswith("store: ")]
+        where["dir"] = tmp_path / "data"            # the disk is back
+        wait_for(lambda: client.status()["acked_total"] == 20, 10, message="delivery after recovery")
+        status = client.status()
+    assert connects_while_failing == 1
+    assert len(store_lines_while_failing) == 1
+    # Once the store error was seen, status kept it: no blank moment on every reconnect.
+    first = next(i for i, e in enumerate(errors_seen) if e)
+    assert all(e.startswith("store: ") for e in errors_seen[first:])
+    assert caplog.text.count("store: working again") == 1
+    assert caplog.text.count("connected to central") == 1
+    assert central_keys(central) == keys
+    assert (status["last_error"], status["failovers"], status["active_endpoint"]) == ("", 0, central.address)
+
+
 def test_daemon_style_await_stop_returns_once_run_has_finished(tmp_path):
     keys = fill_store(tmp_path / "data", 3)
     with CentralProcess(tmp_path / "plain.db") as plain:
