@@ -33,7 +33,10 @@ def render_status(st: dict, console: Console | None = None) -> None:
     console.print(devices)
     central = st.get("central")
     if central:
-        console.print(f"central: [bold]{central.get('active_endpoint') or 'none'}[/]  backlog "
+        active = central.get("active_endpoint")
+        trying = "" if active or not central.get("trying_endpoint") else \
+            f" (trying {escape(central['trying_endpoint'])})"
+        console.print(f"central: [bold]{escape(active) if active else 'none'}[/]{trying}  backlog "
                       f"{central.get('backlog')}  oldest unsent {_age(central.get('oldest_unsent_age_s'))}  "
                       f"last ack {central.get('last_ack_at') or '-'}  rejected {central.get('rejected_total')}")
         if central.get("last_error"):
