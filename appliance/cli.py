@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
 
 EXIT_CONFIG = 2
+EXIT_CLOSED_PIPE = 141          # 128 + SIGPIPE: what `cat` says when `| head` stops reading
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -200,17 +202,32 @@ DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "pki": ("appliance.ops.pki", "pki_main")}
 
 
+def _until_the_reader_leaves(command) -> int:
+    """Run a command whose output may go to a pipe; a reader that stops early (`| head`) ends it
+    quietly with EXIT_CLOSED_PIPE instead of a BrokenPipeError traceback."""
+    try:
+        code = command()
+        sys.stdout.flush()          # inside the try: buffered output meets the closed pipe here
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit; aim it at /dev/null so that cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         module, func = DELEGATED[argv[0]]
         try:
-            return _delegate(module, func, argv[1:])
+            return _until_the_reader_leaves(lambda: _delegate(module, func, argv[1:]))
         except KeyboardInterrupt:
             return 130
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _until_the_reader_leaves(lambda: args.func(args))
     except KeyboardInterrupt:
         return 130
 

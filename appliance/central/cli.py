@@ -119,9 +119,7 @@ def dump_main(argv: list[str]) -> int:
             obj = MessageToDict(message_type.FromString(payload), always_print_fields_with_no_presence=True)
             obj["receivedAt"] = received_at
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        out.flush()
-    except BrokenPipeError:          # `dump | head` is fine; keep the interpreter's final flush quiet too
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        out.flush()                  # `dump | head`: appliance.cli ends a closed pipe quietly
     finally:
         db.close()
     return 0

@@ -17,8 +17,16 @@ def _age(seconds) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+class _PipeConsole(Console):
+    """rich ends the process with exit 1 when the reader of a pipe leaves; hand the BrokenPipeError
+    on instead, so `appliance status | head` ends like every other command (appliance.cli)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def render_status(st: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _PipeConsole()
     console.print(f"[bold]site {st['site_id']}[/]  up {_age(st['uptime_s'])}  "
                   f"calls in progress: {st.get('calls_in_progress')}  records stored since start: "
                   f"{st['records_durable']}  unparseable input kept: {st['protocol_errors']}")
