@@ -96,8 +96,6 @@ def cmd_outbox_export(args) -> int:
     try:
         for row in store.export(args.what):
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except BrokenPipeError:
-        pass
     finally:
         store.close()
     return 0
