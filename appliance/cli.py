@@ -59,9 +59,27 @@ def cmd_config_check(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if _credential_problems(path, cfg):
+        return EXIT_CONFIG
     print(f"{path}: OK (site {cfg.site.id}, {cfg.describe_devices()}, "
           f"{len(cfg.central.endpoints)} central endpoint(s))")
     return 0
+
+
+def _credential_problems(path: str, cfg) -> bool:
+    """Print what is wrong with [central]'s key and certificate, with the fix; True if any is fatal."""
+    central = cfg.central
+    if not central.endpoints or central.plaintext:
+        return False
+    from datetime import datetime, timezone
+    from appliance.ops.credentials import check_client_credentials
+    report = check_client_credentials(ca_file=central.ca_file, cert_file=central.cert_file,
+                                      key_file=central.key_file, site_id=cfg.site.id,
+                                      now=datetime.now(timezone.utc))
+    for problem in report.problems:
+        label = "config error" if problem.fatal else "warning"
+        print(f"{label}: {path}: [central] {problem.message}\n  fix: {problem.fix}", file=sys.stderr)
+    return bool(report.fatal)
 
 
 def cmd_config_show(args) -> int:
