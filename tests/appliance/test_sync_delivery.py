@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from concurrent import futures
@@ -155,6 +156,26 @@ def test_incomplete_response_drops_the_stream_and_the_records_go_to_the_next_cen
     assert status["active_endpoint"] == good.address
     assert status["acked_total"] == 30
     assert "protocol error: batch 1: 9 acks for 10 records" in caplog.text
+
+
+def test_the_log_names_a_rejected_record_by_its_whole_key(pki, tmp_path, caplog):
+    """Masking hides phone numbers in log lines, never the key a technician needs to look up."""
+    from datetime import datetime, timezone
+    from appliance.calls import CallTracker, DeviceInfo
+    from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order
+    tracker, pbx = CallTracker(SITE), DeviceInfo(name="pbx1", kind="avaya-ipo", queue="sales")
+    now = datetime(2026, 4, 5, 10, 0, tzinfo=timezone.utc)
+    records = [cdr for rec in in_output_order(generate_avaya_calls(5, start=datetime(2026, 4, 5, 9, 30), seed=3))
+               for cdr in tracker.handle(pbx, rec, now)]
+    with Store(tmp_path / "data", site_id=SITE) as store:
+        store.add(records)
+    target = records[2].key
+    assert "/pbx1/20260405T" in target
+    with CentralProcess(tmp_path / "strict.db", pki=pki,
+                        extra_args=(f"--reject-keys-matching=^{re.escape(target)}$",)) as strict:
+        with ClientThread(mtls_config(pki, strict.address), tmp_path / "data") as client:
+            wait_for(lambda: client.status()["rejected_total"] == 1, 10, message="the rejection")
+    assert f"(first: {target}: rejected by policy)" in caplog.text
 
 
 def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path):
