@@ -13,20 +13,16 @@ import pytest
 from tests.helpers.central_proc import CentralProcess, make_pki
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import free_port, wait_for
+from tests.system.test_daemon_central import SITE, daemon_config
 
 pytestmark = pytest.mark.system
-SITE = "site-status"
 
 
 def write_config(tmp_path: Path, pki, endpoints: list[str], metrics_port: int) -> Path:
-    site = pki.sites[SITE]
-    eps = ", ".join(f'"{e}"' for e in endpoints)
-    path = tmp_path / "appliance.toml"
-    path.write_text(
-        f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
-        f'[central]\nendpoints = [{eps}]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
-        f'key_file = "{site.key}"\nreconnect_delay = 0.05\nreconnect_delay_max = 0.2\n')
+    """test_daemon_central's config (an Avaya listener, fast reconnects), with metrics served."""
+    path = daemon_config(tmp_path, pki, endpoints, free_port())
+    path.write_text(path.read_text().replace('[metrics]\nlisten = ""',
+                                             f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"'))
     return path
 
 
