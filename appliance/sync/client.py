@@ -268,10 +268,10 @@ class SyncClient:
             session = Session(endpoint=endpoint, call=call, connected_at=self.clock())
             session.last_response_at = session.connected_at
             await call.write(self._hello)
+            self.sessions += 1
+            self.selector.on_connected()        # counted before status() can show the session
             self._session = session
             self.connected = True
-            self.sessions += 1
-            self.selector.on_connected()
             self._central_ok()
             self._retrying_quietly = False
             if self._announced != endpoint:

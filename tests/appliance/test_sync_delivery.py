@@ -151,6 +151,8 @@ def test_incomplete_response_drops_the_stream_and_the_records_go_to_the_next_cen
                             batch_size=10, poll_interval_s=0.2, failback_after=3600)
         with ClientThread(config, tmp_path / "data") as client:
             wait_for(lambda: store_stats(tmp_path / "data")["pending"] == 0, 10, message="outbox empty")
+            # The store is marked on the store thread before the loop counts the acks: wait for both.
+            wait_for(lambda: client.status()["acked_total"] >= 30, 10, message="acks counted")
             status = client.status()
         assert sorted(central_keys(good)) == keys      # all of them: nothing was taken as acked
     assert status["active_endpoint"] == good.address
@@ -174,8 +176,10 @@ def test_the_log_names_a_rejected_record_by_its_whole_key(pki, tmp_path, caplog)
     with CentralProcess(tmp_path / "strict.db", pki=pki,
                         extra_args=(f"--reject-keys-matching=^{re.escape(target)}$",)) as strict:
         with ClientThread(mtls_config(pki, strict.address), tmp_path / "data") as client:
-            wait_for(lambda: client.status()["rejected_total"] == 1, 10, message="the rejection")
+            # The line is logged right after the counter moves: wait for the line itself.
+            wait_for(lambda: "rejected by policy" in caplog.text, 10, message="the rejection logged")
     assert f"(first: {target}: rejected by policy)" in caplog.text
+    assert client.status()["rejected_total"] == 1
 
 
 def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path):
