@@ -107,7 +107,8 @@ def run_demo(args) -> int:
         await daemon.wait_ready()
         loop = asyncio.get_running_loop()
         demo.start_traffic(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # Ctrl-C, kill, and the terminal closing (SIGHUP, which `appliance run` takes as "reload")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, daemon.stop)
         deadline = demo.started + args.duration if args.duration else None
         if plain:

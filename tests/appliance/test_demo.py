@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import pytest
 from rich.console import Console
 from rich.live_render import LiveRender
 
@@ -80,7 +81,8 @@ def test_the_screen_keeps_the_failover_command_and_ctrl_c_on_80x24_during_a_fail
     assert "failovers 1" in text and f"central {demo.centrals[1].endpoint}" in text
 
 
-def test_piped_demo_prints_plain_lines_is_the_daemon_to_the_self_test_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_piped_demo_prints_plain_lines_is_the_daemon_to_the_self_test_and_stops_on_ctrl_c(tmp_path, stop):
     workdir = tmp_path / "demo"
     demo = subprocess.Popen([sys.executable, "-m", "appliance", "demo", "--no-central", "--dir", str(workdir),
                              "--calls-per-minute", "300"],
@@ -94,7 +96,7 @@ def test_piped_demo_prints_plain_lines_is_the_daemon_to_the_self_test_and_stops_
         selftest = subprocess.run([sys.executable, "-m", "appliance", "selftest", "--only", "device", "--json",
                                    "--no-report", "--config", str(workdir / "appliance.toml")],
                                   capture_output=True, text=True, timeout=60)
-        demo.send_signal(signal.SIGINT)                 # Ctrl-C
+        demo.send_signal(stop)
         assert demo.wait(30) == 0
     finally:
         if demo.poll() is None:
