@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-APT_PACKAGES := python3-venv python3-dev build-essential portaudio19-dev libasound2-dev alsa-utils systemd age
+APT_PACKAGES := python3-venv python3-dev build-essential portaudio19-dev libasound2-dev alsa-utils systemd age espeak-ng sox postgresql
 
 .PHONY: demo test bench deps venv proto install uninstall clean
 DESTDIR ?=

@@ -1,4 +1,4 @@
-"""The `appliance` command: run, demo, config, outbox, central, pki."""
+"""The `appliance` command: run, demo, status, config, outbox, store, central, pki."""
 from __future__ import annotations
 
 import argparse
@@ -89,49 +89,6 @@ def cmd_config_show(args) -> int:
     return 0
 
 
-def _open_store(args):
-    from appliance.store.store import Store
-    cfg = _load(args)
-    return Store(cfg.site.data_dir, site_id=cfg.site.id, check=False)
-
-
-def cmd_outbox_stats(args) -> int:
-    store = _open_store(args)
-    try:
-        stats = store.stats()
-    finally:
-        store.close()
-    if args.json:
-        print(json.dumps(stats, indent=2))
-    else:
-        for k, v in stats.items():
-            print(f"{k:>22}: {v}")
-    return 0
-
-
-def cmd_outbox_export(args) -> int:
-    store = _open_store(args)
-    try:
-        for row in store.export(args.what):
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        store.close()
-    return 0
-
-
-def cmd_outbox_replay(args) -> int:
-    if not args.rejected:
-        print("nothing to do: pass --rejected to re-queue dead-lettered records", file=sys.stderr)
-        return 1
-    store = _open_store(args)
-    try:
-        n = store.replay_rejected()
-    finally:
-        store.close()
-    print(f"{n} dead-lettered record(s) moved back to the outbox; the daemon will send them")
-    return 0
-
-
 def cmd_status(args) -> int:
     from appliance.ops.control import DaemonNotRunning, request
     cfg = _load(args)
@@ -179,21 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(c)
     c.set_defaults(func=cmd_config_show)
 
-    p = sub.add_parser("outbox", help="inspect the local record store")
-    osub = p.add_subparsers(dest="outbox_command", required=True)
-    o = osub.add_parser("stats", help="counts, oldest unsent age, rejected raw records")
-    _add_config(o)
-    o.add_argument("--json", action="store_true")
-    o.set_defaults(func=cmd_outbox_stats)
-    o = osub.add_parser("export", help="dump records as JSON lines")
-    _add_config(o)
-    o.add_argument("--format", choices=["jsonl"], default="jsonl")
-    o.add_argument("--what", choices=["cdr", "outbox", "dead_letter", "rejected_raw"], default="cdr")
-    o.set_defaults(func=cmd_outbox_export)
-    o = osub.add_parser("replay", help="re-send dead-lettered records after fixing the cause")
-    _add_config(o)
-    o.add_argument("--rejected", action="store_true", help="re-queue every dead-lettered record")
-    o.set_defaults(func=cmd_outbox_replay)
+    from appliance.store_commands import add_parsers as add_store_parsers
+    add_store_parsers(sub, _add_config, _load)
 
     # Listed for --help only: main() hands everything after these names to their own parsers.
     for name, text in DELEGATED_HELP.items():
@@ -208,7 +152,7 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
 
 DELEGATED_HELP = {
     "selftest": "hardware and connectivity self-tests with a pass/fail report (--help for options)",
-    "central": "the reference central CRM endpoint: serve | dump (for demos, tests, integrators)",
+    "central": "the reference central CRM endpoint: serve | dump | events (for demos, tests, integrators)",
     "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
 }
 

@@ -16,10 +16,12 @@ from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
-from appliance.devices import DeviceRunner
+from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
-from appliance.stats.queue_stats import QueueStats
-from appliance.store import Store, StoreWriter
+from appliance.floor import Floor
+from appliance.status import refresh_last_selftest, site_status, status_line
+from appliance.store import Store, StoreError, StoreWriter
+from appliance.store.keeper import StoreKeeper
 from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
@@ -40,10 +42,10 @@ class Daemon:
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
-        self.queue_stats = QueueStats(self.tracker, service_level_s=None,
-                                      service_levels={q.name: q.service_level_s for q in config.queue})
         self.device_info: dict[str, DeviceInfo] = {}
         self.runners: dict[str, DeviceRunner] = {}
+        self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
+                           clock=clock, wallclock=wallclock)
         self.sync = None
         self.started_at = clock()
         self.ingest: Ingest | None = None
@@ -56,26 +58,32 @@ class Daemon:
         self._selftest_reading = False
         self.control = None
         self._metrics = None
+        self.gate = InputGate(self._apply_input_pause)   # input flows while no reason holds it
+        self.keeper: StoreKeeper | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         cfg = self.config
-        # Open once with the integrity check (and migrations); the writer and readers open their own.
-        with Store(cfg.site.data_dir, site_id=self.site_id) as checked:
-            if checked.recovered_from:
-                log.error("database was corrupt: moved aside to %s and started a new one; "
-                          "the old file is kept for inspection", checked.recovered_from)
+        await self._open_store_or_degrade()
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
-        self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch)
-        self.ingest = Ingest(self.tracker, self.queue_stats, self.writer, loop=self._loop,
+        self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch,
+                                  on_error=self.keeper.write_failed)
+        self.keeper.attach(self.writer)
+        self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
-                             release=self._release, wallclock=self._wallclock)
+                             release=self._release, wallclock=self._wallclock,
+                             on_records=self.floor.records_finished, finish=self._finish_records)
+        restored = await asyncio.to_thread(self._with_store, self.floor.restore, 0)
+        if restored:
+            log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
+            self._start_agents()
+            self.floor.start(self._loop, self.tasks)
             self._start_sync()
             await self._start_control()
             self._start_metrics()
@@ -100,7 +108,15 @@ class Daemon:
         await self._ready.wait()
 
     def _store(self, **kw) -> Store:
-        return Store(self.config.site.data_dir, site_id=self.site_id, check=False, **kw)
+        return self.keeper.store(**kw)
+
+    async def _open_store_or_degrade(self) -> None:
+        """Take the data dir (a second daemon stops here) and open the store; a full or unusable
+        disk degrades the daemon (input held, control, metrics, READY=1 up) instead of stopping it."""
+        self.keeper = StoreKeeper(self.config.site.data_dir, self.site_id,
+                                  ballast_bytes=self.config.store.ballast_mb << 20,
+                                  hold_input=lambda on: self.gate.hold("store", on))
+        await self.keeper.start(self.tasks)
 
     def _install_signals(self) -> None:
         handlers = {signal.SIGTERM: self._stop.set, signal.SIGINT: self._stop.set, signal.SIGHUP: self._reload}
@@ -138,7 +154,7 @@ class Daemon:
     async def _start_control(self) -> None:
         from appliance.ops.control import ControlServer
         path = self.config.control_socket
-        self.control = ControlServer(path, {"status": self.status})
+        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands()})
         try:
             await self.control.start()
         except (OSError, RuntimeError) as exc:
@@ -174,6 +190,7 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        await self.floor.close()
         if self.control is not None:
             await self.control.close()
         if self._metrics:
@@ -184,7 +201,9 @@ class Daemon:
         if self.sync is not None:
             await self.sync.stop()
         if self.writer is not None:
-            await asyncio.to_thread(self.writer.close, 20.0)
+            await self.keeper.finish(self.writer, self.ingest.hand_over_held if self.ingest else None)
+        if self.keeper is not None:
+            self.keeper.stop()
         log.info("stopped")
 
     # ---- devices ---------------------------------------------------------------------
@@ -201,8 +220,10 @@ class Daemon:
                 legs = await asyncio.to_thread(self._open_legs, entry.name)
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
-            self._add_runner(entry, self.ingest.on_events, on_down=self._device_down)
+            self._add_runner(entry, self._on_events, on_down=self._device_down)
         for runner in self.runners.values():
+            if self.gate.held:
+                runner.pause()       # degraded from the start: the devices are not read
             runner.start(self._loop)
 
     def _device_info(self, entry: DeviceEntry) -> DeviceInfo:
@@ -225,11 +246,7 @@ class Daemon:
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
         since = iso_utc(self._wallclock() - timedelta(days=2), 6)
-        reader = self._store()
-        try:
-            return reader.open_pbx_legs(source, since)
-        finally:
-            reader.close()
+        return self._with_store(lambda reader: reader.open_pbx_legs(source, since), {})
 
     def dial(self, line: str, number: str) -> bool:
         """Place an outbound call on a line (an agent's click-to-dial). False if the line is not ready.
@@ -242,10 +259,35 @@ class Daemon:
         runner.driver.dial(number)
         return True
 
+    def _on_events(self, name: str, events: list, mark: object) -> None:
+        self.ingest.on_events(name, events, mark)
+        if self.device_info[name].role == "line":
+            self.floor.calls_changed()
+            if self.floor.agents is not None:
+                self.floor.agents.line_events(name, events)
+
+    def _finish_records(self, records: list) -> list:
+        return self.floor.agents.finish(records) if self.floor.agents is not None else records
+
+    def _start_agents(self) -> None:
+        headsets = [d.settings for d in self.config.devices if device_kind(d.kind).role == "headset"]
+        if not headsets:
+            return
+        from appliance.agents.service import AgentsService
+        agents = AgentsService(headsets, wrap_up_s_for_queue=lambda q: self.config.queue_settings(q).wrap_up_s,
+                               line_driver=self._ready_line, wallclock=self._wallclock, clock=self._clock)
+        self.floor.attach_agents(agents)
+        agents.start(self._loop)
+
+    def _ready_line(self, name: str):
+        runner = self.runners.get(name)
+        return runner.driver if runner is not None and runner.driver.ready else None
+
     def _device_down(self, name: str) -> None:
         records = self.tracker.device_down(name, self._wallclock())
         if records:
             self.ingest.submit(records, [])
+            self.floor.calls_changed()
 
     def _release(self, name: str, mark: object) -> None:
         runner = self.runners.get(name)
@@ -255,6 +297,9 @@ class Daemon:
     # ---- events -> calls -> store ----------------------------------------------------
 
     def _set_paused(self, paused: bool) -> None:
+        self.gate.hold("store-behind", paused)
+
+    def _apply_input_pause(self, paused: bool) -> None:
         for name in self.device_info:
             runner = self.runners[name]
             runner.pause() if paused else runner.resume()
@@ -280,34 +325,29 @@ class Daemon:
             if now - last_selftest_read > 30 and not self._selftest_reading:
                 last_selftest_read = now
                 self._selftest_reading = True
-                self.tasks.start(self._refresh_selftest(), "selftest-status")
+                self.tasks.start(refresh_last_selftest(self), "selftest-status")
             records = self.tracker.tick(self._wallclock())
             if records:
                 self.ingest.submit(records, [])
             self.ingest.tick()
             for runner in self.runners.values():
                 runner.poll(now)
+            self.floor.tick(now)
             if self.notifier:
                 self.notifier.status(self.status_line())
 
-    async def _refresh_selftest(self) -> None:
-        """Off the tick loop: a locked database must not look like a wedged event loop."""
+    def _with_store(self, fn, unavailable=None):
+        """fn(a store of our own), on this thread; closed afterwards. `unavailable` while the store
+        is not open (degraded from the start)."""
         try:
-            self.last_selftest = await asyncio.to_thread(self._read_last_selftest)
-        except Exception as exc:  # noqa: BLE001 - status only; the store's own health is reported elsewhere
-            log.debug("last self-test unavailable: %s", exc)
-        finally:
-            self._selftest_reading = False
-
-    def _read_last_selftest(self) -> dict | None:
-        reader = self._store()
+            reader = self._store()
+        except StoreError as exc:
+            log.warning("store not open yet, not read (%s): %s", getattr(fn, "__qualname__", fn), exc)
+            return unavailable
         try:
-            runs = reader.selftests(limit=1)
+            return fn(reader)
         finally:
             reader.close()
-        if not runs:
-            return None
-        return {k: runs[0].get(k) for k in ("run_id", "started_at", "verdict")}
 
     # ---- sync -------------------------------------------------------------------------
 
@@ -322,42 +362,7 @@ class Daemon:
     # ---- status -----------------------------------------------------------------------
 
     def status(self) -> dict:
-        now = self._clock()
-        devices = []
-        for runner in self.runners.values():
-            d = runner.state.as_dict(now)
-            peers = runner.driver.status().get("peers")
-            if peers is not None:
-                d["connections"] = len(peers)
-            devices.append(d)
-        out = {
-            "site_id": self.site_id,
-            "uptime_s": round(now - self.started_at, 1),
-            "devices": devices,
-            "calls_in_progress": self.tracker.in_progress(),
-            "calls_finished": self.ingest.calls_finished if self.ingest else 0,
-            "records_durable": self.records_durable,
-            "protocol_errors": self.ingest.protocol_errors if self.ingest else 0,
-            "store_queue": self.writer.queue_depth if self.writer else 0,
-            "store_healthy": self.writer.healthy if self.writer else None,
-            "input_pauses": self.ingest.input_pauses if self.ingest else 0,
-            "last_selftest": self.last_selftest,
-            "tasks": self.tasks.status(),
-            "queues": {name: dataclasses.asdict(snap)
-                       for name, snap in self.queue_stats.snapshot(self._wallclock()).items()},
-        }
-        if self.sync is not None:
-            out["central"] = self.sync.status()
-        return out
+        return site_status(self)
 
     def status_line(self) -> str:
-        st = self.status()
-        up = sum(1 for d in st["devices"] if d["state"] == "UP")
-        line = f"{up}/{len(st['devices'])} devices up, {st['records_durable']} records stored"
-        central = st.get("central")
-        if central:
-            line += f", backlog {central.get('backlog')}, central {central.get('active_endpoint') or 'none'}"
-        failed = [name for name, state in st["tasks"].items() if state.startswith("failed")]
-        if failed:
-            line += f", FAILED: {', '.join(failed)}"
-        return line
+        return status_line(self.status(), self.keeper.status_words() if self.keeper else "")

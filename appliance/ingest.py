@@ -13,7 +13,6 @@ from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.bursts import BurstLimiter
 from appliance.common.time import iso_utc, utc_now
 from appliance.ops.masking import mask_text
-from appliance.stats.queue_stats import QueueStats
 from appliance.store import AddResult, RejectedRaw, StoreWriter
 
 log = logging.getLogger("appliance.daemon")
@@ -34,12 +33,16 @@ class Ingest:
     Runs on the event loop; only `_durable_from_thread` is called from the writer.
     """
 
-    def __init__(self, tracker: CallTracker, queue_stats: QueueStats, writer: StoreWriter, *,
+    def __init__(self, tracker: CallTracker, writer: StoreWriter, *,
                  loop: asyncio.AbstractEventLoop, device_info: dict[str, DeviceInfo],
                  pause_inputs: Callable[[bool], None], count_error: Callable[[str], None],
                  on_durable: Callable[[int], None], release: Release = lambda name, mark: None,
-                 wallclock: Callable[[], datetime] = utc_now, bursts: BurstLimiter | None = None):
-        self.tracker, self.queue_stats, self.writer = tracker, queue_stats, writer
+                 wallclock: Callable[[], datetime] = utc_now, bursts: BurstLimiter | None = None,
+                 on_records: Callable[[list], None] = lambda records: None,
+                 finish: Callable[[list], list] = lambda records: records):
+        self.tracker, self.writer = tracker, writer
+        self._on_records = on_records          # queue statistics and live events hear them
+        self._finish = finish                  # the agents complete a line call's record (agent, mutes)
         self._loop = loop
         self._device_info = device_info
         self._pause_inputs = pause_inputs
@@ -110,9 +113,11 @@ class Ingest:
                             key, suppressed, self._bursts.window_s)
 
     def submit(self, records: list, rejected: list, mark: tuple | None = None) -> None:
+        if records:
+            records = self._finish(records)
         self.calls_finished += len(records)
         if records:
-            self.queue_stats.record(records)
+            self._on_records(records)
         marks = (mark,) if mark is not None else ()
         if self._held or not self._try_submit(records, rejected, marks):
             self._held.append((records, rejected, marks))
@@ -125,10 +130,21 @@ class Ingest:
                 self._pause_inputs(True)
                 self._loop.call_later(0.1, self._release_held)
 
-    def _try_submit(self, records: list, rejected: list, marks: tuple) -> bool:
+    def _try_submit(self, records: list, rejected: list, marks: tuple, force: bool = False) -> bool:
         def durable(result: AddResult) -> None:
             self._durable_from_thread(result, marks)
-        return self.writer.submit(records, rejected, on_durable=durable, timeout=0)
+        return self.writer.submit(records, rejected, on_durable=durable, timeout=0, force=force)
+
+    def hand_over_held(self) -> int:
+        """At shutdown: queue every batch held back by backpressure, past the writer's bound (they
+        are in memory already), so the writer commits them or counts them as not durable.
+        Returns how many call records were handed over."""
+        n = 0
+        while self._held:
+            records, rejected, marks = self._held.popleft()
+            self._try_submit(records, rejected, marks, force=True)
+            n += len(records)
+        return n
 
     def _release_held(self) -> None:
         while self._held:

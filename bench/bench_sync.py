@@ -36,7 +36,7 @@ from appliance.sync import SyncClient, CentralConfig  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, TestPki  # noqa: E402
 from tests.helpers.tcp_proxy import TcpProxy  # noqa: E402
 
-SITE = "site-a"
+SITE = os.environ.get("BENCH_SITE", "site-a")     # bench_central.py drains two sites at once
 
 
 def call_record(i: int) -> CallRecord:

@@ -15,6 +15,9 @@ def main() -> int:
         ["bench_ingest.py"] + (["--records", "200000"] if quick else []),
         ["bench_sync.py"] + (["--n", "200000"] if quick else []),
         ["bench_recording_crypto.py"] + (["--seconds", "600"] if quick else []),
+        ["bench_audio.py"] + (["--seconds", "120", "--calls", "1,50", "--calls16", "25", "--live-seconds", "5"]
+                              if quick else []),
+        ["bench_disk_full.py"] + (["--seconds", "10", "--cycles", "3"] if quick else []),
     ]
     failed = 0
     for script, *args in runs:

@@ -20,6 +20,22 @@ def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: st
     """
     is_url = "://" in url
     try:
+        return _open(url, is_url, baudrate, bytesize, parity, stopbits, exclusive)
+    except DeviceNotFound as exc:
+        if bytesize == 8 and parity == "N" or not _is_pty(url) or "Invalid argument" not in str(exc):
+            raise
+        # A pseudo-terminal carries 8N1 only: Linux accepts a 7E1 request once, then refuses it
+        # (EINVAL) on later opens. The emulated device sees the same bytes either way.
+        return _open(url, is_url, baudrate, 8, "N", stopbits, exclusive)
+
+
+def _is_pty(url: str) -> bool:
+    return "://" not in url and os.path.realpath(url).startswith("/dev/pts/")
+
+
+def _open(url: str, is_url: bool, baudrate: int, bytesize: int, parity: str, stopbits: float,
+          exclusive: bool) -> serial.SerialBase:
+    try:
         if is_url:
             port = serial.serial_for_url(url, baudrate=baudrate, bytesize=bytesize, parity=parity,
                                          stopbits=stopbits, timeout=0, write_timeout=2)
@@ -33,6 +49,8 @@ def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: st
         if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in text:
             raise DeviceBusy(f"{url}: held by another process ({text})") from exc
         raise DeviceNotFound(f"{url}: cannot open ({text})") from exc
+    except termios.error as exc:                          # the line settings were refused
+        raise DeviceNotFound(f"{url}: cannot open: line settings refused ({exc.args[-1]})") from exc
     except (OSError, ValueError) as exc:
         if getattr(exc, "errno", None) == errno.EBUSY:   # kernel TIOCEXCL held by another opener
             raise DeviceBusy(f"{url}: held by another process ({exc})") from exc

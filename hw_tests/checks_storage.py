@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from appliance.store import DB_NAME, Store
+from appliance.store import DB_NAME, NoDatabase, Store, StoreError
+from appliance.store.files import connect_read_only, moved_aside_files
+from appliance.store.salvage import describe
 from appliance.store.schema import SCHEMA_VERSION
 
 from .result import CheckResult, Finding, Status, combine, failed, warned
@@ -135,18 +137,57 @@ def check_data_dir(data_dir: str, limits: DiskThresholds = DiskThresholds()) -> 
 
 
 def _readonly_connect(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-    conn.execute("PRAGMA query_only = ON")
-    return conn
+    """Read without creating a file (not even -wal/-shm): the self-test often runs as root."""
+    return connect_read_only(db, 5.0)
+
+
+def _daemon_store(control_socket: str | None) -> Finding | None:
+    """FAIL when the running daemon reports its store degraded (disk full, I/O, locked ...)."""
+    if not control_socket:
+        return None
+    from appliance.ops.control import DaemonNotRunning, request
+    try:
+        store = request(control_socket, timeout=3.0).get("store") or {}
+    except (DaemonNotRunning, OSError, ValueError):
+        return None
+    if store.get("state") != "degraded":
+        return None
+    return Finding(Status.FAIL, f"the daemon reports the store degraded for {store.get('degraded_for_s')} s "
+                                f"({store.get('problem')}: {store.get('detail')}): device input is held",
+                   store.get("fix") or "see `appliance status`")
+
+
+def _salvage(data_dir: str, store: Store) -> list[Finding]:
+    """Salvage reports not yet acknowledged, and databases moved aside that no salvage has read."""
+    out = []
+    for r in store.salvage_reports():
+        lost = r.get("outcome") == "failed" or r.get("records_lost") or r.get("pending_lost")
+        out.append(Finding(Status.FAIL if lost else Status.WARN, f"salvage #{r['id']}: {describe(r)}",
+                           "details: `appliance store reports`; the damaged file stays beside the "
+                           "database for support; once seen: `appliance store acknowledge`"))
+    done = store.salvaged_sources()
+    left = [p for p in moved_aside_files(Path(data_dir)) if str(p.resolve()) not in done]
+    if left:
+        out.append(Finding(Status.WARN, f"{len(left)} damaged database(s) not salvaged yet: "
+                                        f"{', '.join(p.name for p in left)}",
+                           f"restart the daemon (it salvages them), or `appliance store salvage {left[0]}`"))
+    return out
 
 
 def check_store(data_dir: str, site_id: str, *, now: Callable[[], float] = time.time,
-                limits: BacklogThresholds = BacklogThresholds()) -> CheckResult:
-    """Integrity, schema version, how old the oldest undelivered record is, dead letters."""
+                limits: BacklogThresholds = BacklogThresholds(),
+                control_socket: str | None = None) -> CheckResult:
+    """Integrity, schema version, the daemon's view of its store, how old the oldest undelivered
+    record is, dead letters and salvage reports. Reads only: creates no file, not even the database."""
     db = Path(data_dir) / DB_NAME
     if not db.exists():
-        return warned("store", f"no database yet at {db}",
-                      "the daemon creates it on its first start: systemctl start appliance")
+        missing = NoDatabase(db)
+        hint = ("check site.data_dir in the configuration" if not db.parent.exists()
+                else "the daemon creates it on its first start: systemctl start appliance")
+        return failed("store", str(missing), hint)
+    degraded = _daemon_store(control_socket)
+    if degraded is not None:              # the daemon knows best: its store cannot be used now
+        return combine("store", [degraded])
     try:
         conn = _readonly_connect(db)
         try:
@@ -162,6 +203,8 @@ def check_store(data_dir: str, site_id: str, *, now: Callable[[], float] = time.
                       "check the file's owner and mode (appliance, 0600) and the disk with `dmesg`")
     except sqlite3.DatabaseError as exc:
         return failed("store", f"{db}: damaged ({exc})", _RESTART_HINT)
+    except StoreError as exc:
+        return warned("store", str(exc), "the self-test reads the store without writing anything")
     if rows != ["ok"]:
         return failed("store", f"{db}: quick_check found damage: {'; '.join(rows[:2])}", _RESTART_HINT)
     findings = [Finding(Status.PASS, f"quick_check ok, schema v{version}")]
@@ -177,9 +220,10 @@ def check_store(data_dir: str, site_id: str, *, now: Callable[[], float] = time.
                                 "on start (systemctl restart appliance)"))
         return combine("store", findings)
     try:
-        with Store(data_dir, site_id=site_id, check=False, now=now) as store:
+        with Store(data_dir, site_id=site_id, read_only=True, now=now) as store:
             stats = store.stats()
-    except sqlite3.Error as exc:
+            findings += _salvage(data_dir, store)
+    except (sqlite3.Error, StoreError) as exc:
         findings.append(Finding(Status.WARN, f"backlog not read ({exc})",
                                 "the daemon was busy writing: run the self-test again"))
         return combine("store", findings)
@@ -212,7 +256,10 @@ def last_stored_at(data_dir: str, source: str) -> float | None:
     db = Path(data_dir) / DB_NAME
     if not db.exists():
         return None
-    conn = _readonly_connect(db)
+    try:
+        conn = _readonly_connect(db)
+    except (sqlite3.Error, StoreError):
+        return None
     try:
         row = conn.execute("SELECT MAX(stored_at) FROM cdr WHERE source = ?", (source,)).fetchone()
     except sqlite3.OperationalError:

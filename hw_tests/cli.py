@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from appliance.store import DB_NAME, Store
+from appliance.store import DB_NAME, NoDatabase, Store
 
 from .plan import Environment, UnknownCheck, all_checks, select_checks
 from .render import RunSummary, print_json, print_table
@@ -53,12 +53,15 @@ def _keep_owner(data_dir: Path) -> None:
 
 
 def _save(cfg, run: RunSummary) -> str:
-    """Keep the run in the local store; returns a warning line, or "" when saved."""
+    """Keep the run in the local store; returns a warning line, or "" when saved. Never creates
+    the data dir or the database (a mistyped data_dir stays visible as the store check's FAIL)."""
     try:
-        with Store(cfg.site.data_dir, site_id=cfg.site.id, check=False) as store:
+        with Store(cfg.site.data_dir, site_id=cfg.site.id, check=False, create=False) as store:
             store.save_selftest(run.run_id, run.started_at, run.verdict.value,
                                 json.dumps(run.to_dict(), ensure_ascii=False))
         _keep_owner(Path(cfg.site.data_dir))
+    except NoDatabase as exc:
+        return f"WARN: result not saved: {exc}"
     except Exception as exc:              # the result is still printed and reported
         return f"WARN: result not saved in the store ({cfg.site.data_dir}): {type(exc).__name__}: {exc}"
     return ""

@@ -62,7 +62,8 @@ def all_checks(cfg: Config, env: Environment = Environment(), loopback: str | No
         Check("system", partial(check_system, env.system, env.system_limits), timeout_s=5.0),
         Check("data_dir", partial(check_data_dir, site.data_dir, env.disk), timeout_s=10.0,
               timeout_hint="the data disk takes too long to write: look at `dmesg` for disk errors"),
-        Check("store", partial(check_store, site.data_dir, site.id, now=env.now, limits=env.backlog),
+        Check("store", partial(check_store, site.data_dir, site.id, now=env.now, limits=env.backlog,
+                               control_socket=cfg.control_socket),
               timeout_s=20.0,
               timeout_hint="the database check takes too long: the disk is very slow or the "
                            "database very large; run the self-test again when the box is quiet"),

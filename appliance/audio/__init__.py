@@ -1,1 +1,1 @@
-"""Call audio: capture, bridge, voice activity and age-encrypted recording segments."""
+"""Call audio: ALSA devices, the caller <-> agent bridge, voice activity and age-encrypted recording."""

@@ -1,35 +1,31 @@
-"""The reference central: serves CdrSync and grpc.health.v1 over mTLS and stores each batch durably before acking it."""
+"""The reference central: CdrSync, LiveEvents, Recordings and grpc.health.v1 over mTLS, on SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
 import logging
 import os
-import re
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import uuid
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from appliance.central.db import CentralDb, CentralDbError, RecordRow
+from appliance.central.cdr_writer import CdrWriter, Counters
+from appliance.central.identity import require_site
+from appliance.central.live_hub import LiveHub
+from appliance.central.live_service import LIVE_SERVICE, LiveEventsService, LiveWriter
+from appliance.central.recordings_service import RECORDINGS_SERVICE, RecordingsService
+from appliance.central.store import CentralStore, StoreError, StoreUnavailable, is_postgres_url, mask_db_url, open_store
+from appliance.central.sync_service import CDR_SYNC_SERVICE, CdrSyncService, SyncStreamState
+from appliance.central.validate import CentralPolicy
+from appliance.central.workers import StorePool
 from appliance.common.hostport import is_loopback
-from appliance.ops.masking import mask_text
-from appliance.ops.pki import site_id_from_cert
-from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("appliance.central")
 
-CDR_SYNC_SERVICE = "appliance.v1.CdrSync"
-MAX_KEY_LENGTH = 256
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-POLICY_REJECT_REASON = "rejected by policy"
-
-_DIRECTIONS = frozenset(v for v in cdr_pb2.Direction.values() if v != cdr_pb2.DIRECTION_UNSPECIFIED)
-_DISPOSITIONS = frozenset(v for v in cdr_pb2.Disposition.values() if v != cdr_pb2.DISPOSITION_UNSPECIFIED)
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+SERVICES = ("", CDR_SYNC_SERVICE, LIVE_SERVICE, RECORDINGS_SERVICE)
+_SERVING, _NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 _SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),      # a second central on the same port must fail, not share the port
@@ -45,58 +41,6 @@ _SERVER_OPTIONS = [
 ]
 
 
-@dataclass(frozen=True)
-class CentralPolicy:
-    """Test and demo aids: refuse some keys on purpose, or ack slowly to exercise a site's backpressure."""
-    reject_keys_matching: re.Pattern[str] | None = None
-    ack_delay_s: float = 0.0
-
-
-@dataclass
-class _Counters:
-    batches: int = 0
-    stored: int = 0
-    duplicate: int = 0
-    rejected: int = 0
-
-    def add(self, other: "_Counters") -> None:
-        self.batches += other.batches
-        self.stored += other.stored
-        self.duplicate += other.duplicate
-        self.rejected += other.rejected
-
-
-@dataclass
-class _Stream:
-    site_id: str
-    peer: str
-    counters: _Counters = field(default_factory=_Counters)
-
-
-def validate_record(rec: cdr_pb2.CallRecord, site_id: str, policy: CentralPolicy) -> str:
-    """Why this record can never be accepted as sent ("" when it is fine)."""
-    key = rec.key
-    if not key:
-        return "empty key"
-    if len(key) > MAX_KEY_LENGTH:
-        return f"key longer than {MAX_KEY_LENGTH} characters"
-    if rec.site_id != site_id:
-        return "empty site_id" if not rec.site_id else "site_id mismatch"
-    if rec.direction not in _DIRECTIONS:
-        return f"unknown direction {rec.direction}"
-    if rec.disposition not in _DISPOSITIONS:
-        return f"unknown disposition {rec.disposition}"
-    if not _RFC3339.fullmatch(rec.started_at):
-        return "started_at is not an RFC 3339 time"
-    if rec.answered_at and not _RFC3339.fullmatch(rec.answered_at):
-        return "answered_at is not an RFC 3339 time"
-    if rec.ended_at and not _RFC3339.fullmatch(rec.ended_at):
-        return "ended_at is not an RFC 3339 time"
-    if policy.reject_keys_matching is not None and policy.reject_keys_matching.search(key):
-        return POLICY_REJECT_REASON
-    return ""
-
-
 def parse_listen(listen: str) -> tuple[str, int]:
     """"127.0.0.1:50051" / "[::1]:0" / "localhost:7443" -> (host, port)."""
     host, sep, port = listen.rpartition(":")
@@ -105,25 +49,20 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@functools.lru_cache(maxsize=256)
-def _site_of_pem(pem: bytes) -> str:
-    return site_id_from_cert(pem)
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class CentralServer:
-    """A CdrSync server on grpc.aio. start() opens the db and binds; stop() drains in-flight batches.
+    """start() opens (and migrates) the database and binds; stop() drains in-flight work.
 
-    With cert/key/client_ca it requires a client certificate from that CA and takes the site id from it.
-    Without them it runs plaintext, only on loopback, and trusts Hello.site_id (tests and demos).
+    db is a SQLite file or a postgresql:// URL. With cert/key/client_ca it requires a client certificate
+    from that CA and takes the site (or CRM client) from it; without them it runs plaintext, only on
+    loopback, and trusts Hello.site_id (tests and demos). While the database cannot be written, every
+    service reports NOT_SERVING and nothing is acknowledged.
     """
 
-    def __init__(self, listen: str, db_path: str | os.PathLike, *, cert: str | os.PathLike | None = None,
+    def __init__(self, listen: str, db: str | os.PathLike, *, cert: str | os.PathLike | None = None,
                  key: str | os.PathLike | None = None, client_ca: str | os.PathLike | None = None,
-                 policy: CentralPolicy = CentralPolicy()):
+                 policy: CentralPolicy = CentralPolicy(), db_password: str | None = None,
+                 recordings_dir: str | os.PathLike | None = None, db_writers: int | None = None,
+                 pg_insert: str = "copy", subscriber_queue: int = 1000, health_interval_s: float = 1.0):
         tls_files = (cert, key, client_ca)
         if any(tls_files) and not all(tls_files):
             raise ValueError("mTLS needs cert, key and client_ca together")
@@ -132,48 +71,90 @@ class CentralServer:
         if not self.mtls and not is_loopback(host):
             raise ValueError(f"plaintext central may only listen on loopback, not {host!r}; give cert, key and client_ca")
         self.listen = listen
-        self.db_path = os.fspath(db_path)
+        self.db = os.fspath(db)
+        self.postgres = is_postgres_url(self.db)
         self.policy = policy
+        self.replica_id = uuid.uuid4().hex[:12]
+        if recordings_dir is None and not self.postgres:
+            recordings_dir = Path(self.db).resolve().parent / "recordings"
+        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
+        self._db_password = db_password
+        self._pg_insert = pg_insert
+        self._writers = db_writers or (3 if self.postgres else 1)
+        self._health_interval_s = health_interval_s
         self._tls_files = tls_files
         self._port = 0
         self._state = "created"
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
-        self._db: CentralDb | None = None
-        self._db_thread: ThreadPoolExecutor | None = None
         self._stopping: asyncio.Event | None = None
         self._stop_waiter: asyncio.Future | None = None
-        self._streams: dict[asyncio.Task, _Stream] = {}
-        self._totals = _Counters()
-        self._selftests = 0
+        self._tasks: list[asyncio.Task] = []
+        self._streams: dict[asyncio.Task, SyncStreamState] = {}
+        self._follower = None
+        self.pool: StorePool | None = None
+        self.cdr_writer: CdrWriter | None = None
+        self.hub = LiveHub(subscriber_queue)
+        self.live_writer = LiveWriter(self)
+        self.recordings = RecordingsService(self, self.recordings_dir)
+        self.db_ok = False
+        self.db_error = ""
+        self.totals = Counters()
+        self.selftests = 0
 
     @property
     def port(self) -> int:
         """The bound port (useful with HOST:0); 0 before start()."""
         return self._port
 
+    @property
+    def location(self) -> str:
+        return mask_db_url(self.db)
+
+    def _open_store(self, create: bool = False) -> CentralStore:
+        return open_store(self.db, create=create, password=self._db_password, pg_insert=self._pg_insert)
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._stop_waiter = asyncio.ensure_future(self._stopping.wait())
-        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="central-db")
+        self.pool = StorePool(self._open_store, {"live": 1, "misc": 1, "health": 1, "files": 2})
         try:
-            self._db = await loop.run_in_executor(self._db_thread, CentralDb, self.db_path)
+            await self.pool.run_plain("misc", lambda: self._open_store(create=True).close())
+            self.cdr_writer = CdrWriter(self.pool, self.policy, self._writers)
+            self.cdr_writer.start()
+            if self.recordings_dir is not None:
+                self.recordings_dir.mkdir(parents=True, exist_ok=True)
+            await self._start_fanout()
             server = grpc.aio.server(options=_SERVER_OPTIONS)
-            sync_pb2_grpc.add_CdrSyncServicer_to_server(_CdrSyncServicer(self), server)
+            server.add_generic_rpc_handlers((CdrSyncService(self).handler(), LiveEventsService(self).handler(),
+                                             self.recordings.handler()))
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             self._port = self._bind(server)
         except BaseException:
-            await self._close_db()
-            self._stop_waiter.cancel()
+            await self._close_background()
             raise
         self._server = server
         await server.start()
-        for service in ("", CDR_SYNC_SERVICE):
-            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.db_ok = True
         self._state = "serving"
-        log.info("serving on port %d (%s), db %s", self._port,
-                 "mTLS" if self.mtls else "plaintext", self.db_path)
+        await self._set_health()
+        self._tasks += [asyncio.create_task(self.live_writer.run(), name="central-live-writer"),
+                        asyncio.create_task(self._watch_db(), name="central-db-watch")]
+        log.info("serving on port %d (%s), db %s (%s, %d writer%s), replica %s, recordings %s", self._port,
+                 "mTLS" if self.mtls else "plaintext", self.location, "postgres" if self.postgres else "sqlite",
+                 self._writers, "s" if self._writers > 1 else "", self.replica_id, self.recordings_dir or "off")
+
+    async def _start_fanout(self) -> None:
+        """PostgreSQL: follow the other replicas' events (LISTEN); SQLite: one process, in-process only."""
+        if not self.postgres:
+            snapshots = await self.pool.call("misc", "site_snapshots")
+            self.hub.load(snapshots.values())
+            return
+        from appliance.central.fanout_pg import PgFollower
+        self._follower = PgFollower(self.db, self._db_password, self.replica_id, self.hub, asyncio.get_running_loop())
+        self._follower.start()
+        if not await self.pool.run_plain("misc", self._follower.listening.wait, 15):
+            raise StoreError(f"{self.location}: live fan-out could not LISTEN")
 
     def _bind(self, server: grpc.aio.Server) -> int:
         try:
@@ -190,6 +171,44 @@ class CentralServer:
             raise OSError(f"cannot listen on {self.listen}")
         return port
 
+    async def _set_health(self) -> None:
+        """Publish what is true when this runs (calls may interleave; the last one reads the newest state)."""
+        status = _SERVING if self.db_ok and self._state == "serving" else _NOT_SERVING
+        for service in SERVICES:
+            await self._health.set(service, status)
+
+    # ---- the database's health ---------------------------------------------------------------
+
+    def db_failed(self, exc: BaseException) -> None:
+        """A write failed: stop acknowledging and tell the sites (NOT_SERVING) until a ping succeeds."""
+        self.db_error = str(exc)
+        if self.db_ok and self._state == "serving":
+            self.db_ok = False
+            log.error("database unavailable (%s): NOT_SERVING until it is back", exc)
+            self._tasks.append(asyncio.ensure_future(self._set_health()))
+
+    async def _watch_db(self) -> None:
+        """Ping the database every health_interval_s on a thread of its own; flip health both ways."""
+        ping: asyncio.Future | None = None
+        while True:
+            if ping is None:
+                ping = asyncio.ensure_future(self.pool.call("health", "ping"))
+            done, _ = await asyncio.wait((ping,), timeout=max(2.0, 3 * self._health_interval_s))
+            if not done:
+                self.db_failed(StoreUnavailable("the database does not answer"))
+            else:
+                error, ping = ping.exception(), None
+                if error is not None:
+                    self.db_failed(error)
+                elif not self.db_ok and self._state == "serving":
+                    self.db_ok = True
+                    self.db_error = ""
+                    log.info("database reachable again: SERVING")
+                    await self._set_health()
+            await asyncio.sleep(self._health_interval_s)
+
+    # ---- stopping ------------------------------------------------------------------------------
+
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking work, let each stream finish the batch it is on (up to grace seconds), then close."""
         if self._server is None or self._state in ("stopping", "stopped"):
@@ -197,28 +216,37 @@ class CentralServer:
         self._state = "stopping"
         await self._health.enter_graceful_shutdown()
         self._stopping.set()
+        self.hub.close()
         busy = list(self._streams)
         if busy:
             await asyncio.wait(busy, timeout=grace)
         await self._server.stop(grace)
-        self._stop_waiter.cancel()
-        await self._close_db()
+        await self._close_background()
         self._state = "stopped"
-        log.info("stopped (%d batches, %d stored, %d duplicate, %d rejected)", self._totals.batches,
-                 self._totals.stored, self._totals.duplicate, self._totals.rejected)
+        t = self.totals
+        log.info("stopped (%d batches, %d stored, %d duplicate, %d rejected)", t.batches, t.stored, t.duplicate,
+                 t.rejected)
+
+    async def _close_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._stop_waiter is not None:
+            self._stop_waiter.cancel()
+        if self._follower is not None:
+            await asyncio.to_thread(self._follower.stop)
+            self._follower = None
+        if self.cdr_writer is not None:
+            await asyncio.to_thread(self.cdr_writer.stop)
+            self.cdr_writer = None
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.close)
+            self.pool = None
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
-
-    async def _close_db(self) -> None:
-        if self._db_thread is None:
-            return
-        if self._db is not None:
-            await asyncio.get_running_loop().run_in_executor(self._db_thread, self._db.close)
-            self._db = None
-        self._db_thread.shutdown(wait=True)
-        self._db_thread = None
 
     def status(self) -> dict:
         streams = list(self._streams.values())
@@ -228,29 +256,36 @@ class CentralServer:
             "listen": self.listen,
             "port": self._port,
             "security": "mtls" if self.mtls else "plaintext",
-            "db": self.db_path,
+            "db": self.location,
+            "backend": "postgres" if self.postgres else "sqlite",
+            "db_ok": self.db_ok,
+            "db_error": self.db_error,
+            "replica": self.replica_id,
             "streams": len(streams),
             "sites": sorted({s.site_id for s in streams}),
-            "batches": self._totals.batches,
-            "stored": self._totals.stored,
-            "duplicate": self._totals.duplicate,
-            "rejected": self._totals.rejected,
-            "selftests": self._selftests,
+            "batches": self.totals.batches,
+            "stored": self.totals.stored,
+            "duplicate": self.totals.duplicate,
+            "rejected": self.totals.rejected,
+            "selftests": self.selftests,
+            "live_published": self.hub.published,
+            "live_subscribers": len(self.hub.subscribers),
+            "live_overflows": self.hub.overflows,
+            "recordings_completed": self.recordings.completed,
+            "recordings_rejected": self.recordings.rejected,
         }
 
-    # -- used by the servicer -------------------------------------------------------------------
+    # ---- used by the services ------------------------------------------------------------------
 
-    async def site_identity(self, context: grpc.aio.ServicerContext) -> str | None:
-        """The site named by the client certificate; None in plaintext mode."""
-        if not self.mtls:
-            return None
-        pems = context.auth_context().get("x509_pem_cert") or []
-        if not pems:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
-        try:
-            return _site_of_pem(bytes(pems[0]))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"client certificate names no site: {exc}")
+    async def open_site_stream(self, context: grpc.aio.ServicerContext, action: str):
+        """The opening every site stream shares: refuse while stopping, a CRM certificate, or (for
+        streams that write) while the database is unavailable; then (peer, first message or None)."""
+        if self.stopping:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
+        peer = await require_site(context, self.mtls, action)
+        if not self.db_ok:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "central database unavailable; try another central")
+        return peer, await self.read(context)
 
     async def read(self, context: grpc.aio.ServicerContext):
         """Next request, or None at end of stream or when the central is stopping."""
@@ -269,138 +304,8 @@ class CentralServer:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    def stream_opened(self, stream: _Stream) -> None:
+    def stream_opened(self, stream: SyncStreamState) -> None:
         self._streams[asyncio.current_task()] = stream
 
     def stream_closed(self) -> None:
         self._streams.pop(asyncio.current_task(), None)
-
-    async def store_batch(self, stream: _Stream, batch: sync_pb2.CdrBatch) -> sync_pb2.SyncResponse:
-        """Validate, commit the valid records in one transaction, and only then build the acks."""
-        records = batch.records
-        response = sync_pb2.SyncResponse(batch_id=batch.batch_id)
-        acks = response.acks
-        rows: list[RecordRow] = []
-        stored_at: list[int] = []
-        rejected: list[tuple[str, str]] = []
-        site_id, policy = stream.site_id, self.policy
-        for index, rec in enumerate(records):
-            reason = validate_record(rec, site_id, policy)
-            if reason:
-                acks.add(key=rec.key, status=sync_pb2.REJECTED, reason=reason)
-                rejected.append((rec.key, reason))
-            else:
-                acks.add(key=rec.key)
-                rows.append(RecordRow(rec.key, rec.started_at, rec.source, rec.direction, rec.disposition,
-                                      rec.pbx_call_id, rec.SerializeToString()))
-                stored_at.append(index)
-        is_new = await asyncio.get_running_loop().run_in_executor(
-            self._db_thread, self._db.store_records, site_id, _utc_now(), rows)
-        counts = _Counters(batches=1, rejected=len(rejected))
-        for index, new in zip(stored_at, is_new):
-            if new:
-                acks[index].status = sync_pb2.STORED
-                counts.stored += 1
-            else:
-                acks[index].status = sync_pb2.DUPLICATE
-                counts.duplicate += 1
-        stream.counters.add(counts)
-        self._totals.add(counts)
-        if rejected:
-            key, reason = rejected[0]
-            log.warning("site %s batch %d: %d of %d records rejected (first: key %s: %s)",
-                        site_id, batch.batch_id, len(rejected), len(records), mask_text(key), reason)
-        return response
-
-    async def store_selftest(self, site_id: str, report: sync_pb2.SelfTestReport) -> bool:
-        new = await asyncio.get_running_loop().run_in_executor(
-            self._db_thread, self._db.store_selftest, site_id, report.run_id, _utc_now(), report.started_at,
-            report.verdict, report.SerializeToString())
-        if new:
-            self._selftests += 1
-        return new
-
-
-class _CdrSyncServicer(sync_pb2_grpc.CdrSyncServicer):
-    """Stream lifecycle and status codes; storage and validation live on CentralServer."""
-
-    def __init__(self, central: CentralServer):
-        self._central = central
-
-    async def Sync(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
-        central = self._central
-        peer = context.peer()
-        if central.stopping:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-        cert_site = await central.site_identity(context)
-        first = await central.read(context)
-        if first is None:
-            return
-        if first.WhichOneof("body") != "hello":
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message on a Sync stream must be Hello")
-        hello = first.hello
-        if not hello.site_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Hello.site_id is empty")
-        if cert_site is not None and hello.site_id != cert_site:
-            log.warning("refused Hello for site %s from %s: client certificate is for site %s",
-                        hello.site_id, peer, cert_site)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"Hello names site {hello.site_id!r} but the client certificate is for site {cert_site!r}")
-        stream = _Stream(site_id=hello.site_id, peer=peer)
-        central.stream_opened(stream)
-        log.info("site %s connected from %s (%s, appliance %s)", stream.site_id, peer,
-                 "mTLS" if cert_site is not None else "plaintext", hello.appliance_version or "?")
-        ending = "stream closed by site"
-        try:
-            while True:
-                request = await central.read(context)
-                if request is None:
-                    if central.stopping:
-                        ending = "central shutting down"
-                        await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-                    break
-                if request.WhichOneof("body") != "batch":
-                    ending = "protocol error"
-                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                        "after Hello a Sync stream carries only CdrBatch messages")
-                try:
-                    response = await central.store_batch(stream, request.batch)
-                except (sqlite3.Error, CentralDbError) as exc:
-                    ending = f"storage error: {exc}"
-                    log.error("site %s batch %d not stored: %s", stream.site_id, request.batch.batch_id, exc)
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "central storage error; re-send later")
-                if central.policy.ack_delay_s:
-                    await asyncio.sleep(central.policy.ack_delay_s)
-                await context.write(response)
-                if central.stopping:
-                    ending = "central shutting down"
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "central is shutting down")
-        except asyncio.CancelledError:
-            ending = "stream cancelled"
-            raise
-        finally:
-            central.stream_closed()
-            c = stream.counters
-            log.info("site %s disconnected from %s (%s): %d batches, %d stored, %d duplicate, %d rejected",
-                     stream.site_id, peer, ending, c.batches, c.stored, c.duplicate, c.rejected)
-
-    async def ReportSelfTest(self, request: sync_pb2.SelfTestReport, context: grpc.aio.ServicerContext):
-        central = self._central
-        cert_site = await central.site_identity(context)
-        if not request.site_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "SelfTestReport.site_id is empty")
-        if cert_site is not None and request.site_id != cert_site:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"report names site {request.site_id!r} but the client certificate is for site {cert_site!r}")
-        if not request.run_id:
-            return sync_pb2.SelfTestAck(status=sync_pb2.REJECTED, reason="empty run_id")
-        try:
-            new = await central.store_selftest(request.site_id, request)
-        except (sqlite3.Error, CentralDbError) as exc:
-            log.error("site %s self-test %s not stored: %s", request.site_id, request.run_id, exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "central storage error; re-send later")
-        verdict = sync_pb2.CheckStatus.Name(request.verdict) if request.verdict in sync_pb2.CheckStatus.values() \
-            else str(request.verdict)
-        log.info("site %s self-test %s: %s (%s)", request.site_id, request.run_id, verdict,
-                 "stored" if new else "duplicate")
-        return sync_pb2.SelfTestAck(status=sync_pb2.STORED if new else sync_pb2.DUPLICATE)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.audio.settings import RecordingConfig
 from appliance.stats.settings import QueueSettings, by_name, settings_for
 from appliance.sync.config import CentralConfig
 from firmware_bridge.settings import check_choice, check_zone
@@ -42,10 +43,13 @@ class StoreConfig:
     """The store writer: how much it commits at once and how much may wait for the disk."""
     max_batch: int = 5000           # records per transaction at most
     max_pending: int = 20000        # records waiting for the disk before device input is paused
+    ballast_mb: int = 64            # space reserved in the data dir, given back when the disk fills (0 = none)
 
     def __post_init__(self):
         if self.max_batch < 1 or self.max_pending < self.max_batch:
             raise ValueError("max_pending: must be >= max_batch >= 1")
+        if self.ballast_mb < 0:
+            raise ValueError("ballast_mb: must be >= 0 (0 = no ballast)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Config:
     central: CentralConfig = field(default_factory=CentralConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     queue: tuple[QueueSettings, ...] = ()
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     devices: tuple[DeviceEntry, ...] = ()     # every device table's entries, registry order

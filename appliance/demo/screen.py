@@ -1,8 +1,4 @@
-"""The demo's live screen: what to try and where the files are first, then the figures, then the tables.
-
-It fits an 80x24 terminal; on a smaller one rich's Live cuts from the bottom, so the lines a
-visitor needs (the failover command, Ctrl-C, where the files are) come first and are never cut.
-"""
+"""The demo's live screen (80x24): Ctrl-C, the failover to try and where the files are, then figures, then tables."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +37,11 @@ def _hint(centrals: list) -> str:
 
 
 def render_screen(st: dict, centrals: list, workdir: Path, running_s: float) -> Panel:
-    """`st` is the daemon's status(); `centrals` the demo's Central objects (name, proc, state)."""
+    """`st` is the daemon's status(); `centrals` the demo's Central objects (name, proc, state).
+
+    It fits an 80x24 terminal; on a smaller one rich's Live cuts from the bottom, so the lines a
+    visitor needs (Ctrl-C, the failover command, where the files are) come first and stay.
+    """
     head = [_one_line(Text.from_markup(_hint(centrals)))]
     if centrals:
         head.append(_one_line(Text(f"  (restarted after {RESTART_AFTER_S:.0f} s; the daemon fails back "
@@ -87,9 +87,15 @@ def _devices(st: dict) -> Table:
 
 
 def _queues(st: dict) -> Table:
-    queues = _table("queue (last hour)", "waiting", "longest", "free/busy", "answered", "abandoned", "SL")
-    for q in st.get("queues", {}).values():
-        sl = "-" if q["service_level_pct"] is None else f"{q['service_level_pct']:.0f}%"
-        queues.add_row(q["queue"] or "(none)", str(q["calls_waiting"]), f"{q['longest_wait_s']}s",
-                       f"{q['agents_free']}/{q['agents_busy']}", str(q["answered"]), str(q["abandoned"]), sl)
+    queues = _table("queue (today)", "waiting", "longest", "free/on call", "answered", "abandoned", "SL")
+    for name, q in st.get("stats", {}).get("queues", {}).items():
+        live, today = q["live"], q["today"]
+        sl = "-" if today["service_level_pct"] is None else f"{today['service_level_pct']:.0f}%"
+        if live["live_available"]:
+            waiting, longest = str(live["waiting"]), f"{live['longest_wait_now_s'] or 0:.0f}s"
+            agents = f"{live['agents_available']}/{live['agents_on_call']}"
+        else:                       # PBX records only: nothing is known until a call has ended
+            waiting = longest = agents = "n/a"
+        queues.add_row(name or "(none)", waiting, longest, agents, str(today["answered"]),
+                       str(today["abandoned"]), sl)
     return queues

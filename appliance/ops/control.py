@@ -1,20 +1,27 @@
-"""The local control socket: `appliance status` asks the running daemon over it (JSON, one request per connection)."""
+"""The local control socket: `appliance status` and the commands that write ask the running daemon over it."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
 import socket
-from typing import Callable
+from typing import Any, Callable
 
 log = logging.getLogger("appliance.control")
 
 
 class ControlServer:
-    """Unix stream socket, mode 0660. Request: one line naming a command; reply: one JSON document."""
+    """Unix stream socket, mode 0660. One request per connection, one JSON document back.
 
-    def __init__(self, path: str, commands: dict[str, Callable[[], dict]]):
+    A request is one line: a bare command name (`status`), or a JSON object
+    `{"command": NAME, "args": {...}}` for commands that take arguments. A handler is called with
+    the args as keywords and may be a coroutine function (run on the loop, e.g. work handed to a
+    thread); what it returns is the reply.
+    """
+
+    def __init__(self, path: str, commands: dict[str, Callable[..., Any]]):
         self.path = path
         self.commands = commands
         self._server: asyncio.base_events.Server | None = None
@@ -35,9 +42,7 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-            handler = self.commands.get(line)
-            reply = handler() if handler else {"error": f"unknown command {line!r}",
-                                                "commands": sorted(self.commands)}
+            reply = await self._answer(line)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):
@@ -46,6 +51,23 @@ class ControlServer:
             log.exception("control: request failed")
         finally:
             writer.close()
+
+    async def _answer(self, line: str) -> Any:
+        name, args = line, {}
+        if line.startswith("{"):
+            try:
+                request = json.loads(line)
+                name, args = str(request["command"]), dict(request.get("args") or {})
+            except (ValueError, KeyError, TypeError) as exc:
+                return {"error": f"malformed request: {exc}"}
+        handler = self.commands.get(name)
+        if handler is None:
+            return {"error": f"unknown command {name!r}", "commands": sorted(self.commands)}
+        try:
+            reply = handler(**args)
+        except TypeError as exc:
+            return {"error": f"{name}: {exc}"}
+        return await reply if inspect.isawaitable(reply) else reply
 
     async def close(self) -> None:
         if self._server is not None:
@@ -71,8 +93,12 @@ class DaemonNotRunning(Exception):
     pass
 
 
-def request(path: str, command: str = "status", timeout: float = 5.0) -> dict:
-    """Ask the running daemon; raises DaemonNotRunning with a technician-readable reason."""
+def request(path: str, command: str = "status", timeout: float = 5.0, args: dict | None = None) -> dict:
+    """Ask the running daemon; raises DaemonNotRunning with a technician-readable reason.
+
+    Without `args` the request is the bare command name (what `status` always sent); with them
+    it is one JSON line. `timeout` bounds each wait (a salvage may take minutes: pass more).
+    """
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
@@ -86,7 +112,8 @@ def request(path: str, command: str = "status", timeout: float = 5.0) -> dict:
         except PermissionError:
             raise DaemonNotRunning(f"permission denied on {path}: run as root or as a member of the "
                                    f"appliance group") from None
-        s.sendall(command.encode() + b"\n")
+        line = command if args is None else json.dumps({"command": command, "args": args})
+        s.sendall(line.encode() + b"\n")
         chunks = []
         while True:
             data = s.recv(65536)

@@ -38,6 +38,7 @@ class StatusCollector:
                                 value=st.get("calls_in_progress") or 0)
         yield GaugeMetricFamily("appliance_store_queue", "Records waiting for the store writer",
                                 value=st.get("store_queue", 0))
+        yield from _store_metrics(st)
         central = st.get("central")
         if central:
             yield GaugeMetricFamily("appliance_backlog_records", "Records not yet acknowledged by the central",
@@ -61,18 +62,56 @@ class StatusCollector:
             for endpoint in central.get("endpoints") or ([connected] if connected else []):
                 active.add_metric([endpoint], 1.0 if endpoint == connected else 0.0)
             yield active
-        queues = GaugeMetricFamily("appliance_queue_calls_waiting", "Inbound calls ringing now", labels=["queue"])
-        longest = GaugeMetricFamily("appliance_queue_longest_wait_seconds", "Longest current wait", labels=["queue"])
-        sl = GaugeMetricFamily("appliance_queue_service_level_ratio", "Answered within the service level / offered",
-                               labels=["queue"])
-        for name, q in st.get("queues", {}).items():
-            queues.add_metric([name], q["calls_waiting"])
-            longest.add_metric([name], q["longest_wait_s"])
-            if q["service_level_pct"] is not None:
-                sl.add_metric([name], q["service_level_pct"] / 100.0)
-        yield from (queues, longest, sl)
+        yield from _queue_metrics(st.get("stats", {}))
         yield from _process_metrics()
         yield from _system_metrics()
+
+
+def _store_metrics(st: dict):
+    """Degraded store, held input, ballast and salvage reports not yet acknowledged."""
+    store = st.get("store") or {}
+    yield GaugeMetricFamily("appliance_store_degraded", "1 while the store is unusable (disk full, I/O, locked)",
+                            value=1.0 if store.get("state") == "degraded" else 0.0)
+    yield GaugeMetricFamily("appliance_input_held", "1 while device input is paused",
+                            value=1.0 if st.get("input_held") else 0.0)
+    yield CounterMetricFamily("appliance_input_pauses", "Times device input was paused",
+                              value=st.get("input_pauses") or 0)
+    ballast = store.get("ballast") or {}
+    yield GaugeMetricFamily("appliance_store_ballast_bytes", "Space held in reserve in the data dir now",
+                            value=float(ballast.get("bytes") or 0) if ballast.get("present") else 0.0)
+    reports = store.get("salvage") or []
+    yield GaugeMetricFamily("appliance_salvage_unacknowledged", "Salvage reports not yet acknowledged",
+                            value=len(reports))
+    yield GaugeMetricFamily("appliance_salvage_recovered_records", "Records recovered (unacknowledged reports)",
+                            value=sum(r.get("records_recovered") or 0 for r in reports))
+    yield GaugeMetricFamily("appliance_salvage_lost_records", "Records not recovered (unacknowledged reports)",
+                            value=sum(r.get("records_lost") or 0 for r in reports))
+
+
+def _queue_metrics(stats: dict):
+    """Per queue: live figures (only where they exist), today's period figures, alerts raised."""
+    waiting = GaugeMetricFamily("appliance_queue_calls_waiting", "Callers waiting now", labels=["queue"])
+    longest = GaugeMetricFamily("appliance_queue_longest_wait_seconds", "Longest current wait", labels=["queue"])
+    agents = GaugeMetricFamily("appliance_queue_agents", "Agents of the queue by state", labels=["queue", "state"])
+    offered = GaugeMetricFamily("appliance_queue_offered_today", "Calls offered since the site's midnight",
+                                labels=["queue"])
+    sl = GaugeMetricFamily("appliance_queue_service_level_ratio",
+                           "Answered within the service level / offered, today (docs/queue-stats.md)", labels=["queue"])
+    alert = GaugeMetricFamily("appliance_queue_alert", "1 while a KPI alert is raised", labels=["queue", "kpi"])
+    for name, q in stats.get("queues", {}).items():
+        live, today = q["live"], q["today"]
+        if live["live_available"]:
+            waiting.add_metric([name], live["waiting"] or 0)
+            longest.add_metric([name], live["longest_wait_now_s"] or 0)
+            for state in ("available", "ringing", "on_call", "wrap_up", "paused", "logged_out"):
+                agents.add_metric([name, state], live[f"agents_{state}"] or 0)
+        offered.add_metric([name], today["offered"])
+        if today["service_level_pct"] is not None:
+            sl.add_metric([name], today["service_level_pct"] / 100.0)
+    for a in stats.get("alerts", []):
+        alert.add_metric([a["queue"], a["kpi"]], 1.0)
+    yield from (waiting, longest, agents, offered, sl, alert)
+    yield CounterMetricFamily("appliance_alerts_raised", "KPI alerts raised", value=stats.get("alerts_raised", 0))
 
 
 _PROC = psutil.Process()

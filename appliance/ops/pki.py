@@ -20,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 log = logging.getLogger("appliance.pki")
 
 SITE_URI_PREFIX = "urn:appliance:site:"
+CRM_URI_PREFIX = "urn:appliance:crm:"      # CRM subscribers: may read every site's live events, never write
 SITE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CLOCK_SKEW = dt.timedelta(minutes=5)   # back-date not_before so a slightly slow peer clock still accepts
 
@@ -39,6 +40,7 @@ class PkiPaths:
     central: CertPaths
     site: CertPaths
     extra_sites: dict[str, CertPaths]
+    crm: CertPaths | None = None
 
 
 def check_site_id(site_id: str) -> str:
@@ -50,12 +52,14 @@ def check_site_id(site_id: str) -> str:
 
 
 def init_pki(dir: str | os.PathLike, site_id: str, *, days: int = 825,
-             extra_sites: tuple[str, ...] | list[str] = ()) -> PkiPaths:
-    """Create DIR/ca.*, DIR/central.* and DIR/site.* (plus DIR/site-<id>.* per extra site).
+             extra_sites: tuple[str, ...] | list[str] = (), crm_name: str = "crm") -> PkiPaths:
+    """Create DIR/ca.*, DIR/central.*, DIR/site.* (plus DIR/site-<id>.* per extra site) and DIR/crm.*
+    (a CRM subscriber's client cert named crm_name).
 
     Refuses to overwrite an existing CA: re-running would orphan every certificate already issued.
     """
     check_site_id(site_id)
+    check_site_id(crm_name)
     for extra in extra_sites:
         check_site_id(extra)
     out = Path(dir)
@@ -98,8 +102,9 @@ def init_pki(dir: str | os.PathLike, site_id: str, *, days: int = 825,
     site = _issue_site(ca_cert, ca_key, site_id, out / "site", now - _CLOCK_SKEW, not_after)
     extras = {extra: _issue_site(ca_cert, ca_key, extra, out / f"site-{extra}", now - _CLOCK_SKEW, not_after)
               for extra in extra_sites}
-    log.info("pki: created CA, central and site %s certificates in %s", site_id, out)
-    return PkiPaths(dir=out, ca=ca_paths, central=central, site=site, extra_sites=extras)
+    crm = _issue_client(ca_cert, ca_key, CRM_URI_PREFIX, crm_name, out / "crm", now - _CLOCK_SKEW, not_after)
+    log.info("pki: created CA, central, site %s and CRM %s certificates in %s", site_id, crm_name, out)
+    return PkiPaths(dir=out, ca=ca_paths, central=central, site=site, extra_sites=extras, crm=crm)
 
 
 def issue_site_cert(ca_dir: str | os.PathLike, site_id: str, out_prefix: str | os.PathLike, *,
@@ -120,20 +125,53 @@ def issue_site_cert(ca_dir: str | os.PathLike, site_id: str, out_prefix: str | o
     return _issue_site(ca_cert, ca_key, site_id, Path(out_prefix), start, end)
 
 
-def site_id_from_cert(pem_or_der: bytes | str) -> str:
-    """The site a client certificate speaks for: its urn:appliance:site: SAN URI, else its CN."""
+def issue_crm_cert(ca_dir: str | os.PathLike, name: str, out_prefix: str | os.PathLike, *,
+                   days: int = 825) -> CertPaths:
+    """Issue a CRM subscriber's client cert (SAN URI urn:appliance:crm:<name>) from the CA in ca_dir."""
+    check_site_id(name)
+    ca_dir = Path(ca_dir)
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
+    now = _now()
+    return _issue_client(ca_cert, ca_key, CRM_URI_PREFIX, name, Path(out_prefix), now - _CLOCK_SKEW,
+                         now + dt.timedelta(days=days))
+
+
+def crm_name_from_cert(pem_or_der: bytes | str) -> str | None:
+    """The CRM name of a subscriber's client certificate (its urn:appliance:crm: SAN URI), None for others."""
+    for uri in _san_uris(_load_cert(pem_or_der)):
+        if uri.startswith(CRM_URI_PREFIX):
+            return uri[len(CRM_URI_PREFIX):]
+    return None
+
+
+def _load_cert(pem_or_der: bytes | str) -> x509.Certificate:
     data = pem_or_der.encode("ascii") if isinstance(pem_or_der, str) else bytes(pem_or_der)
     if b"-----BEGIN CERTIFICATE-----" in data:
-        cert = x509.load_pem_x509_certificate(data)
-    else:
-        cert = x509.load_der_x509_certificate(data)
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def _san_uris(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-            if uri.startswith(SITE_URI_PREFIX):
-                return uri[len(SITE_URI_PREFIX):]
     except x509.ExtensionNotFound:
-        pass
+        return []
+    return san.get_values_for_type(x509.UniformResourceIdentifier)
+
+
+def site_id_from_cert(pem_or_der: bytes | str) -> str:
+    """The site a client certificate speaks for: its urn:appliance:site: SAN URI, else its CN.
+
+    A CRM certificate (urn:appliance:crm: URI) speaks for no site.
+    """
+    cert = _load_cert(pem_or_der)
+    uris = _san_uris(cert)
+    for uri in uris:
+        if uri.startswith(SITE_URI_PREFIX):
+            return uri[len(SITE_URI_PREFIX):]
+    if any(uri.startswith(CRM_URI_PREFIX) for uri in uris):
+        raise ValueError("certificate is a CRM subscriber's, not a site's")
     common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if common_names:
         return str(common_names[0].value)
@@ -142,11 +180,17 @@ def site_id_from_cert(pem_or_der: bytes | str) -> str:
 
 def _issue_site(ca_cert: x509.Certificate, ca_key, site_id: str, prefix: Path,
                 not_before: dt.datetime, not_after: dt.datetime) -> CertPaths:
+    return _issue_client(ca_cert, ca_key, SITE_URI_PREFIX, site_id, prefix, not_before, not_after)
+
+
+def _issue_client(ca_cert: x509.Certificate, ca_key, uri_prefix: str, name: str, prefix: Path,
+                  not_before: dt.datetime, not_after: dt.datetime) -> CertPaths:
     key = ec.generate_private_key(ec.SECP256R1())
+    common_name = name if uri_prefix == SITE_URI_PREFIX else f"crm:{name}"
     cert = (
-        _leaf_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, site_id)]),
+        _leaf_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
                       ca_cert, ca_key, key, not_before, not_after)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SITE_URI_PREFIX + site_id)]),
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri_prefix + name)]),
                        critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
@@ -203,7 +247,8 @@ def _now() -> dt.datetime:
 
 
 def pki_main(argv: list[str] | None = None) -> int:
-    """`appliance pki init --dir DIR --site SITE_ID` and `appliance pki issue-site --dir DIR --site ID --out PREFIX`."""
+    """`appliance pki init --dir DIR --site SITE_ID`, `... issue-site --dir DIR --site ID --out PREFIX`,
+    `... issue-crm --dir DIR --name NAME --out PREFIX`."""
     parser = argparse.ArgumentParser(prog="appliance pki", description="Development PKI for gRPC mTLS.")
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="create a CA, the central's server cert and a site client cert")
@@ -217,11 +262,18 @@ def pki_main(argv: list[str] | None = None) -> int:
     issue.add_argument("--site", required=True)
     issue.add_argument("--out", required=True, help="output prefix: writes PREFIX.pem and PREFIX.key")
     issue.add_argument("--days", type=int, default=825)
+    crm = sub.add_parser("issue-crm", help="issue another CRM subscriber client cert from an existing CA")
+    crm.add_argument("--dir", required=True, help="directory holding ca.pem and ca.key")
+    crm.add_argument("--name", required=True, help="the CRM client's name (urn:appliance:crm:NAME)")
+    crm.add_argument("--out", required=True, help="output prefix: writes PREFIX.pem and PREFIX.key")
+    crm.add_argument("--days", type=int, default=825)
     args = parser.parse_args(argv)
     try:
         if args.command == "init":
             paths = init_pki(args.dir, args.site, days=args.days, extra_sites=tuple(args.extra_site))
-            written = [paths.ca, paths.central, paths.site, *paths.extra_sites.values()]
+            written = [paths.ca, paths.central, paths.site, *paths.extra_sites.values(), paths.crm]
+        elif args.command == "issue-crm":
+            written = [issue_crm_cert(args.dir, args.name, args.out, days=args.days)]
         else:
             now = _now()
             written = [issue_site_cert(args.dir, args.site, args.out, not_before=now - _CLOCK_SKEW,

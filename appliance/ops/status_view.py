@@ -51,8 +51,16 @@ def render_status(st: dict, console: Console | None = None) -> None:
             console.print(f"[yellow]central last error: {escape(central['last_error'])}[/]")
     else:
         console.print("central: not configured")
-    if not st.get("store_healthy", True):
+    store = st.get("store") or {}
+    if store.get("state") == "degraded":
+        console.print(f"[red]store DEGRADED for {_age(store.get('degraded_for_s'))}: {escape(str(store.get('problem')))}"
+                      f" ({escape(str(store.get('detail'))[:120])}); device input held[/]")
+        console.print(f"[red]  fix: {escape(str(store.get('fix')))}[/]")
+    elif not st.get("store_healthy", True):
         console.print("[red]store: writes failing (disk full or I/O error); records are held in memory[/]")
+    for report in store.get("salvage") or []:
+        console.print(f"[yellow]salvage #{report['id']}: {escape(str(report.get('summary')))}[/]")
+        console.print("[yellow]  details: `appliance store reports`; once seen: `appliance store acknowledge`[/]")
     selftest = st.get("last_selftest")
     if selftest:
         colour = {"pass": "green", "warn": "yellow"}.get(str(selftest.get("verdict")).lower(), "red")

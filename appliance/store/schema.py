@@ -76,6 +76,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE cdr ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE cdr ADD COLUMN recording TEXT NOT NULL DEFAULT ''",
     ),
+    # 5: what each salvage of a database moved aside as corrupt recovered, until acknowledged
+    (
+        """CREATE TABLE salvage (
+            id INTEGER PRIMARY KEY,
+            source TEXT UNIQUE NOT NULL,
+            salvaged_at REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            report_json TEXT NOT NULL,
+            acknowledged_at REAL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,9 @@ from typing import Callable, Sequence
 
 from appliance.calls.record import CallRecord
 from appliance.common.backoff import Backoff, BackoffPolicy
-from appliance.store.store import AddResult, RejectedRaw, Store, StoreError
+from appliance.store.errors import StoreError
+from appliance.store.records import AddResult, RejectedRaw
+from appliance.store.store import Store
 
 log = logging.getLogger("appliance.store")
 
@@ -36,6 +38,8 @@ class StoreWriter:
 
     Memory is bounded: `submit` BLOCKS the caller while more than `max_pending` records are
     waiting; with `timeout` it gives up after that long and returns False (nothing queued).
+    `retry_now()` cuts a retry delay short (space was just freed); `on_error` runs on the writer
+    thread for every failed attempt, so the daemon can pause input at the first one.
 
     `last_progress` (time.monotonic) moves on every commit, every idle check and every retry
     attempt, i.e. while the thread is alive and not stuck inside SQLite; `last_commit` moves
@@ -58,6 +62,7 @@ class StoreWriter:
         self._cond = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._waiting = 0          # records + rejected rows submitted and not yet durable
+        self._waiting_records = 0  # of which call records
         self._submitted = 0        # jobs
         self._finished = 0         # jobs durable and called back
         self._closing = False
@@ -77,9 +82,10 @@ class StoreWriter:
 
     def submit(self, records: Sequence[CallRecord], rejected: Sequence[RejectedRaw] = (),
                on_durable: Callable[[AddResult], None] | None = None, *,
-               timeout: float | None = None) -> bool:
+               timeout: float | None = None, force: bool = False) -> bool:
         """Queue records for the next transaction; `on_durable(result)` runs on the writer thread
-        after COMMIT. Blocks while the queue is full (see the class docstring)."""
+        after COMMIT. Blocks while the queue is full (see the class docstring); `force` queues past
+        `max_pending` (at shutdown: the records are in memory already, queued they get committed)."""
         job = _Job(tuple(records), tuple(rejected), on_durable)
         for r in job.records:
             if not isinstance(r, CallRecord):
@@ -91,7 +97,7 @@ class StoreWriter:
         with self._cond:
             if self._closing:
                 raise StoreError("store writer is closed")
-            while self._waiting and self._waiting + job.size > self.max_pending:
+            while not force and self._waiting and self._waiting + job.size > self.max_pending:
                 remaining = None if deadline is None else deadline - self._clock()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -100,6 +106,7 @@ class StoreWriter:
                     raise StoreError("store writer is closed")
             self._jobs.append(job)
             self._waiting += job.size
+            self._waiting_records += len(job.records)
             self._submitted += 1
             self._cond.notify_all()
         return True
@@ -123,9 +130,19 @@ class StoreWriter:
         self._thread.join(timeout)
         left = self.queue_depth
         if left:
-            log.error("store writer closed with %d record(s) not made durable (%s)",
-                      left, self.last_error or "timed out")
+            log.error("store writer closed with %d record(s) and %d unparseable input(s) not made "
+                      "durable: %s", self.records_waiting, left - self.records_waiting,
+                      self.last_error or "timed out")
         return flushed and not left
+
+    def retry_now(self) -> None:
+        """Retry a failed batch at once instead of after the back-off delay (any thread)."""
+        self._retry_wakeup.set()
+
+    @property
+    def records_waiting(self) -> int:
+        """Call records submitted and not yet durable (queue_depth also counts rejected input)."""
+        return self._waiting_records
 
     @property
     def queue_depth(self) -> int:
@@ -183,6 +200,8 @@ class StoreWriter:
                     if self._closing:
                         return
                     self._retry_wakeup.wait(self._retry.next())
+                    if not self._closing:
+                        self._retry_wakeup.clear()
                     continue
                 self._committed(batch, results)
                 batch = None
@@ -230,5 +249,6 @@ class StoreWriter:
                     log.exception("store writer: on_durable callback failed")
         with self._cond:
             self._waiting -= sum(j.size for j in batch)
+            self._waiting_records -= sum(len(j.records) for j in batch)
             self._finished += len(batch)
             self._cond.notify_all()

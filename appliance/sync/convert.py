@@ -134,3 +134,26 @@ def batch_request(batch_id: int, records: Iterable[CallRecord]
 def hello_request(site_id: str, appliance_version: str) -> sync_pb2.SyncRequest:
     return sync_pb2.SyncRequest(hello=sync_pb2.Hello(site_id=site_id,
                                                      appliance_version=appliance_version))
+
+
+_CALL_EVENT_TYPES = {"ringing": "CALL_RINGING", "agent_ringing": "CALL_AGENT_RINGING", "answered": "CALL_ANSWERED",
+                     "muted": "CALL_MUTED", "unmuted": "CALL_UNMUTED", "ended": "CALL_ENDED"}
+
+
+def call_event(change):
+    """appliance.calls.watch.CallChange -> appliance.v1.CallEvent (full numbers: the CRM pops the caller)."""
+    from appliance.v1 import live_pb2
+    return live_pb2.CallEvent(
+        call_key=change.key, seq=change.seq, type=live_pb2.CallEventType.Value(_CALL_EVENT_TYPES[change.kind]),
+        line=change.line, caller=change.caller, queue=change.queue, agent=change.agent, headset=change.headset,
+        disposition=_DISPOSITION_TO_PB.get(change.disposition, 0), started_at=change.started_at,
+        muted=change.muted)
+
+
+def agent_event(change):
+    """appliance.agents.AgentChanged -> appliance.v1.AgentEvent."""
+    from appliance.common.time import iso_utc
+    from appliance.v1 import live_pb2
+    return live_pb2.AgentEvent(agent=change.agent, state=live_pb2.AgentState.Value(f"AGENT_{change.state.upper()}"),
+                               headset=change.headset, queues=list(change.queues), call_key=change.call_key,
+                               since=iso_utc(change.since, 3), reason=change.reason)

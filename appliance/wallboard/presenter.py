@@ -60,8 +60,7 @@ class SignPresenter:
         settings.validate()
         self.settings = settings
         self.address = settings.address.upper()
-        self.thresholds = thresholds or Thresholds(settings.alert_longest_wait_s,
-                                                   settings.alert_service_level_pct)
+        self.thresholds = thresholds      # None: the colour comes with the figures (levels)
         self.layout = build_layout(settings.queues, settings.template)
         self._clock = clock
         self._queues = {q.queue: q for q in self.layout.queues}
@@ -90,7 +89,7 @@ class SignPresenter:
             fig = figures[name]
             for field, label in queue.strings:
                 self._values[label] = format_value(field, fig.get(field))[:STRING_SIZE]
-            wanted = (levels or {}).get(name) or level(fig, self.thresholds)
+            wanted = (levels or {}).get(name) or (level(fig, self.thresholds) if self.thresholds else "green")
             if wanted not in LEVELS:
                 raise ValueError(f"level for {name!r} must be one of {LEVELS}, not {wanted!r}")
             self._levels[name] = wanted

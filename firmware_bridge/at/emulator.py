@@ -47,7 +47,8 @@ class GsmModemEmulator(_AtEmulator):
     def incoming_call(self, number: str = "", *, name: str = "", rings: int = 3,
                       answer_after_rings: int | None = None, talk_s: float = 10.0,
                       end: str = "remote", abandon_style: str = "no_carrier",
-                      withheld: bool = False, unavailable: bool = False) -> None:
+                      withheld: bool = False, unavailable: bool = False,
+                      leaves_at_answer: bool = False) -> None:
         """Queue an inbound call; it starts when the line is free.
 
         Nobody answers within `rings` rings -> the caller abandons, shown per `abandon_style`:
@@ -57,7 +58,7 @@ class GsmModemEmulator(_AtEmulator):
         if abandon_style not in ABANDON_STYLES or end not in ENDS:
             raise ValueError(f"abandon_style in {ABANDON_STYLES}, end in {ENDS}")
         spec = IncomingCall(number, name, rings, answer_after_rings, talk_s, end, abandon_style,
-                            withheld, unavailable)
+                            withheld, unavailable, leaves_at_answer=leaves_at_answer)
         self._submit(lambda: self._start_script(self._incoming(spec)))
 
     # ---- state ---------------------------------------------------------------------------
@@ -200,6 +201,11 @@ class GsmModemEmulator(_AtEmulator):
 
     def _answer(self, resp: _Response) -> str:
         call = self._call
+        if call is not None and call.state == "incoming" and call.leaves_at_answer:
+            call.state = "ended"                     # gone the moment the host picked up
+            if self.clcc_reports:
+                resp.after.append(self._text_line(self._clcc_text(call)))
+            return "NO CARRIER"
         if call is None or call.state != "incoming":
             return "NO CARRIER"
         self._connect(call, resp.before, resp.after)
@@ -272,6 +278,7 @@ class GsmModemEmulator(_AtEmulator):
             yield self._sleep(None, until=lambda: self._call is None)
         call = _Call("inbound", spec.number, "incoming", spec.name, spec.withheld,
                      spec.unavailable)
+        call.leaves_at_answer = spec.leaves_at_answer
         self._call = call
         still_ringing = lambda: call.state != "incoming"   # noqa: E731
         self._report_clcc(call)
@@ -294,6 +301,8 @@ class GsmModemEmulator(_AtEmulator):
                 break
         if call.state == "incoming":
             self._abandon(call, spec.abandon_style)
+        elif call.state == "ended":
+            pass                                     # the caller left as the host answered
         elif call.state == "active":
             yield from self._talk(call, spec.talk_s, spec.end)
         self._call = None

@@ -63,6 +63,7 @@ class IncomingCall:
     time: str = ""
     ddn: bool = False                # V.253: DDN_NMBR= instead of NMBR =
     caller_id: bool = True           # V.253: False = the CID burst was lost (checksum error)
+    leaves_at_answer: bool = False   # the caller hangs up just as the host answers: ATA gets NO CARRIER
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class _Call:
     unavailable: bool = False
     index: int = 1
     answered_at: float | None = None
+    leaves_at_answer: bool = False
 
 
 @dataclass

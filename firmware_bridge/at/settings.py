@@ -16,6 +16,9 @@ class LineSettings:
     queue: str = ""                 # the queue this line's calls count toward
     sim_pin: str = ""               # secret: sent when the SIM asks (AT+CPIN), never logged
     ring_timeout: float = 8.0       # no RING for this long while ringing = the caller gave up
+    audio: str = ""                 # ALSA PCM of the module's voice (its USB audio card), "" = none
+    audio_rate: int = 8000          # 8000 or 16000, mono S16LE
+    audio_paced: bool = False       # a file-backed PCM (emulation): pace it to the wall clock
     reconnect_delay: float = 1.0
     reconnect_delay_max: float = 30.0
 
@@ -29,6 +32,8 @@ class LineSettings:
         if self.ring_timeout <= 0:
             raise ValueError("ring_timeout: must be > 0")
         check_reconnect(self.reconnect_delay, self.reconnect_delay_max)
+        if self.audio_rate not in (8000, 16000):
+            raise ValueError("audio_rate: expected 8000 or 16000")
 
     @property
     def target(self) -> str:

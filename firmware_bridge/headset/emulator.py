@@ -51,7 +51,7 @@ class HeadsetEmulator:
         self._levels: dict[Control, int] = {c: 0 for c in self.caps.inputs}
         self._cond = threading.Condition()
         self._listener: socket.socket | None = None
-        self._conn: socket.socket | None = None
+        self._conns: list[socket.socket] = []     # like hidraw: several openers, all hear every report
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = False
         self.connections = 0
@@ -80,10 +80,10 @@ class HeadsetEmulator:
     def unplug(self) -> None:
         """Close the host's connection and the listener and remove the path, like pulling the cable."""
         with self._cond:
-            for sock in (self._conn, self._listener):
+            for sock in (*self._conns, self._listener):
                 if sock is not None:
                     sock.close()
-            self._conn = self._listener = None
+            self._conns, self._listener = [], None
             if os.path.lexists(self.path):
                 os.unlink(self.path)
             self._cond.notify_all()
@@ -91,7 +91,7 @@ class HeadsetEmulator:
 
     @property
     def connected(self) -> bool:
-        return self._conn is not None
+        return bool(self._conns)
 
     def stop(self) -> None:
         self._stop = True
@@ -162,11 +162,15 @@ class HeadsetEmulator:
         return encode_report(self.caps, "input", rid, data)
 
     def _send(self, report: bytes) -> None:
-        conn = self._conn
-        if conn is None:
+        conns = list(self._conns)
+        if not conns:
             raise ConnectionError(f"{self.name}: no host connected")
         for _ in range(2 if self.double_report else 1):
-            conn.send(report)
+            for conn in conns:
+                try:
+                    conn.send(report)
+                except OSError:
+                    pass                            # that opener went away; its end is noticed on read
             self.sent.append(report)
 
     # ---- what the host set -------------------------------------------------------------
@@ -178,7 +182,7 @@ class HeadsetEmulator:
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self._conn is not None, timeout)
+            return self._cond.wait_for(lambda: bool(self._conns), timeout)
 
     def _on_output(self, report: bytes) -> None:
         self.raw_received.append(report)
@@ -213,8 +217,8 @@ class HeadsetEmulator:
 
     def _run(self) -> None:
         while not self._stop:
-            listener, conn = self._listener, self._conn
-            watch = [self._wake_r] + [s for s in (listener, conn) if s is not None]
+            listener, conns = self._listener, list(self._conns)
+            watch = [self._wake_r] + conns + ([listener] if listener is not None else [])
             try:
                 ready, _, _ = select.select(watch, [], [])
             except (OSError, ValueError):           # a socket closed under us by unplug()
@@ -223,8 +227,9 @@ class HeadsetEmulator:
                 self._wake_r.recv(64)
             if listener is not None and listener in ready:
                 self._accept(listener)
-            if conn is not None and conn in ready:
-                self._receive(conn)
+            for conn in conns:
+                if conn in ready:
+                    self._receive(conn)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -232,9 +237,7 @@ class HeadsetEmulator:
         except OSError:
             return
         with self._cond:
-            if self._conn is not None:              # one host at a time, like an opened hidraw
-                self._conn.close()
-            self._conn = conn
+            self._conns.append(conn)                # hidraw lets several processes open it
             self.connections += 1
             self._cond.notify_all()
 
@@ -246,8 +249,8 @@ class HeadsetEmulator:
         if report:
             self._on_output(report)
             return
-        with self._cond:                           # the host closed its end
-            if self._conn is conn:
+        with self._cond:                           # that host closed its end
+            if conn in self._conns:
                 conn.close()
-                self._conn = None
+                self._conns.remove(conn)
             self._cond.notify_all()

@@ -15,7 +15,10 @@ class HeadsetSettings:
     agent: str
     descriptor_file: str = ""
     queues: tuple[str, ...] = ()
-    audio: str = ""                 # ALSA PCM of the same headset, for the audio feature
+    audio: str = ""                 # ALSA PCM of the same headset, "" = no audio
+    audio_rate: int = 8000          # 8000 or 16000, mono S16LE (converted to the line's rate)
+    audio_paced: bool = False       # a file-backed PCM (emulation): pace it to the wall clock
+    pci_pause_button: str = ""      # "flash" | "redial" | "programmable": pauses/resumes recording
     debounce_s: float = 0.3
     reconnect_delay: float = 1.0
     reconnect_delay_max: float = 30.0
@@ -34,6 +37,10 @@ class HeadsetSettings:
             value = getattr(self, key)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{key}: must be a non-empty string")
+        if self.audio_rate not in (8000, 16000):
+            raise ValueError("audio_rate: expected 8000 or 16000")
+        if self.pci_pause_button not in ("", "flash", "redial", "programmable"):
+            raise ValueError("pci_pause_button: expected \"\", \"flash\", \"redial\" or \"programmable\"")
         for key in ("descriptor_file", "audio"):
             if not isinstance(getattr(self, key), str):
                 raise ValueError(f"{key}: must be a string")

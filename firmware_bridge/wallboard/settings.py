@@ -68,8 +68,6 @@ class WallboardSettings:
     template: str = DEFAULT_TEMPLATE
     mode: str = "hold"                   # how each queue's page comes on ("rotate" for long text)
     stale_after_s: float = 30.0          # every source of the queues down this long -> warning
-    alert_longest_wait_s: float = 120.0  # red at or above; amber from 3/4 of it
-    alert_service_level_pct: float = 80.0  # red at or below; amber up to 5 points above
     ack: bool = False                    # Alpha 2.0 ACK/NAK: wait for each packet's answer
     ack_timeout_s: float = 1.0           # after the packet's own wire time
     retries: int = 2                     # resends after a NAK or a missing ACK
@@ -113,11 +111,9 @@ class WallboardSettings:
         self._validate_queues(bad)
         if self.mode not in MODES:
             raise bad("mode", f"one of {', '.join(MODES)}")
-        for key in ("stale_after_s", "ack_timeout_s", "reconnect_delay", "alert_longest_wait_s"):
+        for key in ("stale_after_s", "ack_timeout_s", "reconnect_delay"):
             if not getattr(self, key) > 0:
                 raise bad(key, "must be > 0")
-        if not 0 <= self.alert_service_level_pct <= 100:
-            raise bad("alert_service_level_pct", "between 0 and 100")
         if not self.min_interval_s >= 0:
             raise bad("min_interval_s", "must be >= 0")
         if not isinstance(self.retries, int) or not 0 <= self.retries <= 10:

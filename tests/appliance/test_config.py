@@ -1,4 +1,5 @@
 """Config: the example is valid, and every kind of mistake is a clear start-up error."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ listen = "127.0.0.1:1150"
 def test_shipped_example_is_valid():
     cfg = load_config(EXAMPLE)
     assert cfg.site.id == "site-042"
-    assert [d.name for d in cfg.devices] == ["pbx1", "pbx2", "line1"]
+    assert [d.name for d in cfg.devices] == ["pbx1", "pbx2", "line1", "hs-anna", "wb-floor1"]
     assert cfg.central.endpoints[0].endswith(":7443")
 
 
@@ -82,3 +83,21 @@ def test_cli_check_exit_codes(tmp_path):
                           capture_output=True, text=True)
     assert fail.returncode == 2
     assert "unknown key 'oops'" in fail.stderr and str(bad) in fail.stderr
+
+
+def test_the_example_documents_every_key_of_every_table():
+    """Config is the one source of truth: every tunable of every table is in the shipped example."""
+    import dataclasses
+    from firmware_bridge.registry import KINDS
+
+    from appliance.config.schema import Config
+    text = EXAMPLE.read_text()
+    tables = {f.name: f.type for f in dataclasses.fields(Config) if f.name not in ("devices", "source_path")}
+    classes = [getattr(load_config(EXAMPLE), name).__class__ for name in tables if name != "queue"]
+    classes += [type(load_config(EXAMPLE).queue[0])] + list({k.load("settings") for k in KINDS.values()})
+    missing = []
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if not re.search(rf"^\s*#?\s*{f.name}\s*=", text, re.M):
+                missing.append(f"{cls.__name__}.{f.name}")
+    assert missing == []

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from appliance.calls import CallTracker, DeviceInfo
 from appliance.common.bursts import BurstLimiter
 from appliance.ingest import Ingest
-from appliance.stats.queue_stats import QueueStats
 from appliance.store import DB_NAME, Store, StoreWriter
 from firmware_bridge.events import ProtocolError
 from firmware_bridge.smdr.avaya import parse_line
@@ -37,7 +36,7 @@ class Inputs:
 
 
 def make(loop, writer, inputs, released=None, bursts=None) -> Ingest:
-    return Ingest(CallTracker(SITE), QueueStats(), writer, loop=loop, device_info={"pbx1": PBX},
+    return Ingest(CallTracker(SITE), writer, loop=loop, device_info={"pbx1": PBX},
                   pause_inputs=inputs, count_error=lambda name: None, on_durable=lambda n: None,
                   release=(lambda name, mark: released.append(mark)) if released is not None else (lambda *_: None),
                   wallclock=lambda: datetime(2026, 5, 1, 12, tzinfo=timezone.utc), bursts=bursts)
@@ -114,3 +113,32 @@ def test_bad_input_is_logged_once_per_burst_and_summed_up_when_the_burst_ends(tm
     assert not any("07700900123" in m for m in messages)           # numbers are masked in logs
     with Store(tmp_path / "data", site_id=SITE, check=False) as store:
         assert store.stats()["rejected_raw"] == 5                   # every raw byte kept
+
+
+def test_batches_held_back_by_backpressure_are_handed_to_the_writer_at_shutdown(tmp_path):
+    events = records(40)
+    data = tmp_path / "data"
+    Store(data, site_id=SITE).close()
+    locker = sqlite3.connect(data / DB_NAME, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")            # the disk is stuck: the writer's queue fills
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        writer = StoreWriter(lambda: Store(data, site_id=SITE, check=False, busy_timeout_s=0.05),
+                             max_batch=10, max_pending=10)
+        ingest = make(loop, writer, Inputs())
+        try:
+            for i in range(0, len(events), 10):
+                ingest.on_events("pbx1", events[i:i + 10])
+            waiting = writer.records_waiting
+            handed = ingest.hand_over_held()                  # what stopping does
+            assert handed > 0 and writer.records_waiting == waiting + handed == len(events)
+            locker.execute("ROLLBACK")
+            assert await asyncio.to_thread(writer.flush, 10)
+        finally:
+            await asyncio.to_thread(writer.close, 10)
+
+    asyncio.run(scenario())
+    locker.close()
+    with Store(data, site_id=SITE, check=False) as store:
+        assert store.stats()["stored"] == len(events)       # nothing held back was dropped

@@ -33,8 +33,8 @@ def pki(tmp_path_factory):
 
 def test_init_writes_keys_0600_and_certs_0644(pki):
     names = sorted(p.name for p in pki.dir.iterdir())
-    assert names == ["ca.key", "ca.pem", "central.key", "central.pem", "site-par-2.key", "site-par-2.pem",
-                     "site.key", "site.pem"]
+    assert names == ["ca.key", "ca.pem", "central.key", "central.pem", "crm.key", "crm.pem", "site-par-2.key",
+                     "site-par-2.pem", "site.key", "site.pem"]
     for path in pki.dir.iterdir():
         assert mode(path) == (0o600 if path.suffix == ".key" else 0o644), path.name
 

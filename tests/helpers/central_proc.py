@@ -29,13 +29,16 @@ class TestPki:
     central_cert: Path
     central_key: Path
     sites: dict[str, CertPaths] = field(default_factory=dict)
+    crm: CertPaths | None = None            # a CRM subscriber's client cert (reads live events, writes nothing)
 
     def server_args(self) -> list[str]:
         """`serve` options for mTLS with this PKI."""
         return ["--cert", str(self.central_cert), "--key", str(self.central_key), "--client-ca", str(self.ca)]
 
     def credentials(self, site_id: str | None = None, *, cert: CertPaths | None = None) -> grpc.ChannelCredentials:
-        """Client credentials: trust this CA, present the given site's cert (or any cert/key pair)."""
+        """Client credentials: trust this CA, present the given site's cert ("crm": the CRM client's)."""
+        if cert is None and site_id == "crm":
+            cert = self.crm
         pair = cert if cert is not None else self.sites[site_id or next(iter(self.sites))]
         return grpc.ssl_channel_credentials(root_certificates=self.ca.read_bytes(),
                                             private_key=pair.key.read_bytes(),
@@ -46,7 +49,7 @@ def make_pki(directory: str | os.PathLike, site_id: str = "site-a", extra_sites:
     """A fresh dev PKI in `directory` (must not hold one yet) with certs for site_id and extra_sites."""
     paths = init_pki(directory, site_id, extra_sites=extra_sites)
     return TestPki(dir=paths.dir, ca=paths.ca.cert, central_cert=paths.central.cert, central_key=paths.central.key,
-                   sites={site_id: paths.site, **paths.extra_sites})
+                   sites={site_id: paths.site, **paths.extra_sites}, crm=paths.crm)
 
 
 def make_record(key: str, site_id: str = "site-a", **fields) -> cdr_pb2.CallRecord:
@@ -61,15 +64,20 @@ def make_record(key: str, site_id: str = "site-a", **fields) -> cdr_pb2.CallReco
 
 
 class CentralProcess:
-    """`python -m appliance.central.cli serve` in a subprocess; ready once grpc.health reports SERVING."""
+    """`python -m appliance.central.cli serve` in a subprocess; ready once grpc.health reports SERVING.
+
+    db_path is the SQLite file; with db (a postgresql:// URL) it only names the log and port files.
+    """
 
     def __init__(self, db_path: str | os.PathLike, *, pki: TestPki | None = None, extra_args: tuple[str, ...] = (),
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, db: str | None = None, env: dict | None = None):
         self.db_path = Path(db_path)
+        self.db = db or str(self.db_path)
         self.pki = pki
         self.extra_args = tuple(extra_args)
         self.host = host
         self.port = port
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.db_path.with_name(self.db_path.name + ".central.log")
         self._port_file = self.db_path.with_name(self.db_path.name + ".port")
@@ -84,13 +92,13 @@ class CentralProcess:
             raise RuntimeError("central already running")
         self._port_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "appliance.central.cli", "serve", "--listen", f"{self.host}:{self.port}",
-                "--db", str(self.db_path), "--port-file", str(self._port_file)]
+                "--db", self.db, "--port-file", str(self._port_file)]
         if self.pki is not None:
             args += self.pki.server_args()
         args += list(self.extra_args)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                         env=dict(os.environ, PYTHONUNBUFFERED="1", **self.env))
         deadline = time.monotonic() + timeout
         while not self._port_file.exists():
             self._check_alive(deadline, "write its port file")
@@ -145,6 +153,19 @@ class CentralProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def open_store(self):
+        """A reader on this central's database (SQLite file or PostgreSQL), as an integrator would open it."""
+        from appliance.central.store import open_store
+        return open_store(self.db, create=False, password=self.env.get("PGPASSWORD"))
+
+    def stored_keys(self, site_id: str = "site-a") -> set[str]:
+        with self.open_store() as store:
+            return {r.key for r in store.records(site_id)}
+
+    def stored_payload(self, key: str, site_id: str = "site-a") -> bytes | None:
+        with self.open_store() as store:
+            return store.record_payload(site_id, key)
+
     def close(self) -> None:
         self.kill9()
 
@@ -158,37 +179,49 @@ class CentralProcess:
 _END = object()
 
 
-class SyncStream:
-    """A blocking Sync stream for tests: send one request, read its response."""
+class QueuedStream:
+    """A blocking bidirectional stream for tests: requests go through a queue, responses are read on
+    demand (no thread). Subclasses open the call with `self.requests()` as its request iterator."""
 
-    def __init__(self, channel: grpc.Channel, site_id: str | None, *, timeout: float = 20.0,
-                 appliance_version: str = "test"):
+    def __init__(self, first=None):
         self._requests: queue.Queue = queue.Queue()
-        if site_id is not None:
-            self._requests.put(sync_pb2.SyncRequest(hello=sync_pb2.Hello(site_id=site_id,
-                                                                         appliance_version=appliance_version)))
-        self._call = sync_pb2_grpc.CdrSyncStub(channel).Sync(iter(self._requests.get, _END), timeout=timeout)
+        if first is not None:
+            self._requests.put(first)
+        self._call = None
 
-    def send(self, request: sync_pb2.SyncRequest) -> None:
+    def requests(self):
+        return iter(self._requests.get, _END)
+
+    def send(self, request) -> None:
         self._requests.put(request)
 
-    def send_batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> None:
-        self.send(sync_pb2.SyncRequest(batch=sync_pb2.CdrBatch(batch_id=batch_id, records=records)))
-
-    def receive(self) -> sync_pb2.SyncResponse:
+    def receive(self):
         """The next response; raises grpc.RpcError when the central ends the stream with an error."""
         return next(self._call)
-
-    def batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> sync_pb2.SyncResponse:
-        self.send_batch(batch_id, records)
-        return self.receive()
 
     def close(self) -> None:
         self._requests.put(_END)
         self._call.cancel()
 
-    def __enter__(self) -> "SyncStream":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SyncStream(QueuedStream):
+    """A Sync stream: send one batch, read its response."""
+
+    def __init__(self, channel: grpc.Channel, site_id: str | None, *, timeout: float = 20.0,
+                 appliance_version: str = "test"):
+        super().__init__(None if site_id is None else sync_pb2.SyncRequest(
+            hello=sync_pb2.Hello(site_id=site_id, appliance_version=appliance_version)))
+        self._call = sync_pb2_grpc.CdrSyncStub(channel).Sync(self.requests(), timeout=timeout)
+
+    def send_batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> None:
+        self.send(sync_pb2.SyncRequest(batch=sync_pb2.CdrBatch(batch_id=batch_id, records=records)))
+
+    def batch(self, batch_id: int, records: list[cdr_pb2.CallRecord]) -> sync_pb2.SyncResponse:
+        self.send_batch(batch_id, records)
+        return self.receive()

@@ -26,9 +26,12 @@ def selftest(config: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def write_config(tmp_path: Path, body: str = "") -> Path:
+def write_config(tmp_path: Path, body: str = "", *, store: bool = True) -> Path:
+    """A config; with `store`, the database the daemon makes on its first start exists too."""
     path = tmp_path / "appliance.toml"
     path.write_text(f'[site]\nid = "site-a"\ndata_dir = "{tmp_path / "data"}"\n{body}')
+    if store:
+        Store(tmp_path / "data", site_id="site-a").close()
     return path
 
 
@@ -42,7 +45,7 @@ def modem(tmp_path):
 
 
 def test_config_error_exits_2_with_the_message_and_runs_nothing(tmp_path):
-    config = write_config(tmp_path, '[[line]]\nname = "gsm1"\nport = "/dev/ttyUSB2"\nkind = "fax"\n')
+    config = write_config(tmp_path, '[[line]]\nname = "gsm1"\nport = "/dev/ttyUSB2"\nkind = "fax"\n', store=False)
     proc = selftest(config)
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"config error: {config}: line[0].kind: expected one of 'gsm', 'voice-modem'")
@@ -86,11 +89,22 @@ def test_run_as_root_leaves_the_database_to_the_daemons_user(tmp_path):
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     os.chown(data, 4321, 4321)                      # the appliance user's uid on this imagined box
-    proc = selftest(write_config(tmp_path), "--only", "config")
-    assert proc.returncode == 0, proc.stderr
+    config = write_config(tmp_path, store=False)
+    proc = selftest(config, "--only", "config", "store")
+    assert proc.returncode == 1                     # no database: the store check fails ...
+    assert f"no database at {data / 'appliance.db'}" in proc.stdout
+    assert "result not saved: no database" in proc.stdout
+    assert list(data.iterdir()) == []               # ... and the self-test created none
+    Store(data, site_id="site-a").close()           # the daemon's first start
+    for path in [data, *data.iterdir()]:
+        os.chown(path, 4321, 4321)
+    proc = selftest(config, "--only", "config", "store")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     files = sorted(p.name for p in data.iterdir())
     assert "appliance.db" in files
     assert {(data / name).stat().st_uid for name in files} == {4321}
+    with Store(data, site_id="site-a", read_only=True) as store:
+        assert len(store.selftests()) == 1          # the run was saved
 
 
 def test_injected_readings_reach_the_checks_full_disk_fails_unsynced_clock_warns(tmp_path, capsys):

@@ -180,7 +180,21 @@ def test_database_from_a_newer_release_fails(tmp_path):
     assert result.status is Status.FAIL and "newer than this release" in result.detail
 
 
-def test_no_database_yet_warns_and_creates_nothing(tmp_path):
+def test_no_database_fails_says_where_it_looked_and_creates_nothing(tmp_path):
     result = check_store(str(tmp_path), "site-a")
-    assert result.status is Status.WARN and "systemctl start appliance" in result.hint
-    assert not (tmp_path / DB_NAME).exists()
+    assert result.status is Status.FAIL and "systemctl start appliance" in result.hint
+    assert f"no database at {tmp_path / DB_NAME}" in result.detail
+    assert list(tmp_path.iterdir()) == []
+    mistyped = tmp_path / "no" / "such" / "dir"
+    result = check_store(str(mistyped), "site-a")
+    assert result.status is Status.FAIL and "site.data_dir" in result.hint
+    assert not (tmp_path / "no").exists()
+
+
+def test_reading_the_store_creates_no_file(tmp_path):
+    store_with(tmp_path, [record("k1")]).close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert before == [DB_NAME]                      # a cleanly closed store: no -wal, no -shm
+    result = check_store(str(tmp_path), "site-a", now=lambda: T0)
+    assert result.status is Status.PASS, result
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

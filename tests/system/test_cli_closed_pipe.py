@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.central.db import CentralDb, RecordRow
+from appliance.central.store import RecordBatch, open_store
 from appliance.sync.convert import to_pb
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.sync_harness import SITE, call_record, fill_store
@@ -67,11 +67,12 @@ def test_outbox_export_into_head_gives_the_first_line_and_no_traceback(site):
 
 
 def test_central_dump_ends_quietly_on_a_closed_pipe(tmp_path):
-    db = CentralDb(tmp_path / "central.db")
+    db = open_store(str(tmp_path / "central.db"))
     try:
-        rows = [RecordRow(r.key, r.started_at, r.source, 1, 1, r.pbx_call_id, to_pb(r).SerializeToString())
-                for r in map(call_record, range(500))]
-        db.store_records(SITE, "2026-11-22T12:05:00Z", rows)
+        records = [call_record(i) for i in range(500)]
+        db.store_records(SITE, "2026-11-22T12:05:00Z", RecordBatch(
+            [r.key for r in records], [r.started_at for r in records],
+            [to_pb(r).SerializeToString() for r in records]))
     finally:
         db.close()
     assert_quiet_end(into_closed_pipe("central", "dump", "--db", str(tmp_path / "central.db")))

@@ -1,8 +1,6 @@
 """Disk policy and a disk that really fills up, on a small real tmpfs (the tests run as root)."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from recording_helpers import age_decrypt, audio, keygen
 
@@ -11,20 +9,6 @@ from appliance.audio.segments import RecordingFailed, SegmentWriter
 from appliance.audio.space import MB, RecordingSpace
 
 RATE = 8000
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A 2 MiB tmpfs, unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (tests run as root): {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_refuses_below_the_reserve_and_accepts_again_when_space_returns(tmpfs):

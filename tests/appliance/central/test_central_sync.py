@@ -1,8 +1,5 @@
-"""The Sync stream against a real mTLS central: ack statuses, order, durability at ack time, stream rules."""
+"""The Sync stream against a real mTLS central on each backend: ack statuses, order, durability at ack time, rules."""
 from __future__ import annotations
-
-from contextlib import closing
-import sqlite3
 
 import grpc
 import pytest
@@ -11,12 +8,6 @@ from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
 from tests.helpers.central_proc import CentralProcess, SyncStream, make_record
 
 STORED, DUPLICATE, REJECTED = sync_pb2.STORED, sync_pb2.DUPLICATE, sync_pb2.REJECTED
-
-
-def stored_keys(db_path, site_id: str = "site-a") -> set[str]:
-    """Read the central's db file through a separate connection, as an integrator's reader would."""
-    with closing(sqlite3.connect(db_path)) as conn:
-        return {k for (k,) in conn.execute("SELECT key FROM records WHERE site_id = ?", (site_id,))}
 
 
 def test_new_records_are_stored_and_a_resend_is_duplicate(central, key_prefix):
@@ -37,7 +28,7 @@ def test_each_ack_means_the_record_is_already_in_the_db_file(central, key_prefix
             keys = [f"{key_prefix}{batch_id}:{i}" for i in range(50)]
             response = stream.batch(batch_id, [make_record(k) for k in keys])
             assert {a.key for a in response.acks if a.status == STORED} == set(keys)
-            assert set(keys) <= stored_keys(central.db_path)
+            assert set(keys) <= central.stored_keys()
 
 
 def test_invalid_records_are_rejected_with_a_reason_and_the_rest_of_the_batch_is_stored(central, key_prefix):
@@ -71,8 +62,8 @@ def test_invalid_records_are_rejected_with_a_reason_and_the_rest_of_the_batch_is
     assert "started_at" in outcome[6][1]
     assert "ended_at" in outcome[7][1]
     assert "key longer" in outcome[8][1]
-    assert stored_keys(central.db_path) >= {f"{p}good1", f"{p}good2"}
-    assert not stored_keys(central.db_path) & {f"{p}other-site", f"{p}bad-time"}
+    assert central.stored_keys() >= {f"{p}good1", f"{p}good2"}
+    assert not central.stored_keys() & {f"{p}other-site", f"{p}bad-time"}
 
 
 def test_a_key_repeated_inside_one_batch_is_stored_once(central, key_prefix):
@@ -92,9 +83,7 @@ def test_the_stored_payload_is_the_whole_record_unmasked(central, key_prefix):
     record = make_record(f"{key_prefix}whole", caller="+442071234567", raw="raw,smdr,line", recording_ref="rec/1.enc")
     with central.channel("site-a") as channel, SyncStream(channel, "site-a") as stream:
         stream.batch(1, [record])
-    with closing(sqlite3.connect(central.db_path)) as conn:
-        (payload,) = conn.execute("SELECT payload FROM records WHERE key = ?", (record.key,)).fetchone()
-    assert cdr_pb2.CallRecord.FromString(payload) == record
+    assert cdr_pb2.CallRecord.FromString(central.stored_payload(record.key)) == record
 
 
 def test_a_stream_must_start_with_hello(central, key_prefix):
@@ -104,7 +93,7 @@ def test_a_stream_must_start_with_hello(central, key_prefix):
             stream.receive()
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Hello" in err.value.details()
-    assert f"{key_prefix}early" not in stored_keys(central.db_path)
+    assert f"{key_prefix}early" not in central.stored_keys()
 
 
 def test_a_second_hello_is_a_protocol_error(central):
@@ -122,9 +111,9 @@ def test_an_empty_hello_site_is_refused(central):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_health_reports_serving_for_the_server_and_the_sync_service(central):
-    assert central.health("") == "SERVING"
-    assert central.health("appliance.v1.CdrSync") == "SERVING"
+def test_health_reports_serving_for_the_server_and_every_service(central):
+    for service in ("", "appliance.v1.CdrSync", "appliance.v1.LiveEvents", "appliance.v1.Recordings"):
+        assert central.health(service) == "SERVING", service
 
 
 def test_self_test_reports_are_stored_once_per_run_id(central):
@@ -138,9 +127,9 @@ def test_self_test_reports_are_stored_once_per_run_id(central):
         no_run_id = stub.ReportSelfTest(sync_pb2.SelfTestReport(site_id="site-a"), timeout=10)
     assert (first.status, second.status) == (STORED, DUPLICATE)
     assert no_run_id.status == REJECTED and "run_id" in no_run_id.reason
-    with closing(sqlite3.connect(central.db_path)) as conn:
-        (payload,) = conn.execute("SELECT payload FROM selftests WHERE site_id = 'site-a' AND run_id = 'run-1'").fetchone()
-    assert sync_pb2.SelfTestReport.FromString(payload) == report
+    with central.open_store() as store:
+        (stored,) = [s for s in store.selftests("site-a") if s.run_id == "run-1"]
+    assert sync_pb2.SelfTestReport.FromString(stored.payload) == report
 
 
 def test_policy_option_rejects_matching_keys_for_tests_and_demos(pki, tmp_path):
@@ -149,7 +138,7 @@ def test_policy_option_rejects_matching_keys_for_tests_and_demos(pki, tmp_path):
         response = stream.batch(1, [make_record("ok-1"), make_record("poison-2"), make_record("ok-3")])
     assert [(a.status, a.reason) for a in response.acks] == [
         (STORED, ""), (REJECTED, "rejected by policy"), (STORED, "")]
-    assert stored_keys(tmp_path / "c.db") == {"ok-1", "ok-3"}
+    assert proc.stored_keys() == {"ok-1", "ok-3"}
 
 
 def test_fields_from_a_newer_v1_are_kept_in_the_stored_record(central, key_prefix):
@@ -158,6 +147,6 @@ def test_fields_from_a_newer_v1_are_kept_in_the_stored_record(central, key_prefi
     record = cdr_pb2.CallRecord.FromString(make_record(f"{key_prefix}newer").SerializeToString() + unknown_field_99)
     with central.channel("site-a") as channel, SyncStream(channel, "site-a") as stream:
         assert stream.batch(1, [record]).acks[0].status == STORED
-    with closing(sqlite3.connect(central.db_path)) as conn:
-        (payload,) = conn.execute("SELECT payload FROM records WHERE key = ?", (record.key,)).fetchone()
+    payload = central.stored_payload(record.key)
     assert payload.endswith(unknown_field_99)
+    assert payload == record.SerializeToString(), "stored exactly as sent"

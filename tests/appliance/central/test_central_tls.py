@@ -1,9 +1,7 @@
 """Site identity: mTLS decides which site a stream speaks for; plaintext is loopback-only and trusts Hello."""
 from __future__ import annotations
 
-from contextlib import closing
 import datetime as dt
-import sqlite3
 
 import grpc
 import pytest
@@ -23,9 +21,9 @@ def central(pki, tmp_path_factory):
         yield proc
 
 
-def rows_for(db_path, key: str) -> list[str]:
-    with closing(sqlite3.connect(db_path)) as conn:
-        return [site for (site,) in conn.execute("SELECT site_id FROM records WHERE key = ?", (key,))]
+def rows_for(central: CentralProcess, key: str) -> list[str]:
+    with central.open_store() as store:
+        return [r.site_id for r in store.records() if r.key == key]
 
 
 def assert_handshake_refused(central, credentials, key: str) -> None:
@@ -34,7 +32,7 @@ def assert_handshake_refused(central, credentials, key: str) -> None:
         with pytest.raises(grpc.RpcError) as err:
             stream.batch(1, [make_record(key)])
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert rows_for(central.db_path, key) == []
+    assert rows_for(central, key) == []
 
 
 def test_a_client_cert_from_another_ca_is_refused_at_the_handshake(central, pki, tmp_path):
@@ -65,7 +63,7 @@ def test_a_hello_for_another_site_is_permission_denied(central):
             stream.batch(1, [make_record("impostor-1", site_id="site-a")])
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "site-a" in err.value.details() and "site-b" in err.value.details()
-    assert rows_for(central.db_path, "impostor-1") == []
+    assert rows_for(central, "impostor-1") == []
 
 
 def test_a_site_cannot_write_records_of_another_site(central):
@@ -73,8 +71,8 @@ def test_a_site_cannot_write_records_of_another_site(central):
         response = stream.batch(1, [make_record("mine-1", site_id="site-b"), make_record("theirs-1", site_id="site-a")])
     assert [(a.status, a.reason) for a in response.acks] == [
         (sync_pb2.STORED, ""), (sync_pb2.REJECTED, "site_id mismatch")]
-    assert rows_for(central.db_path, "mine-1") == ["site-b"]
-    assert rows_for(central.db_path, "theirs-1") == []
+    assert rows_for(central, "mine-1") == ["site-b"]
+    assert rows_for(central, "theirs-1") == []
 
 
 def test_two_sites_may_use_the_same_key(central):
@@ -82,7 +80,7 @@ def test_two_sites_may_use_the_same_key(central):
         with central.channel(site) as channel, SyncStream(channel, site) as stream:
             response = stream.batch(1, [make_record("shared-key", site_id=site)])
         assert response.acks[0].status == sync_pb2.STORED
-    assert sorted(rows_for(central.db_path, "shared-key")) == ["site-a", "site-b"]
+    assert sorted(rows_for(central, "shared-key")) == ["site-a", "site-b"]
 
 
 def test_a_self_test_report_for_another_site_is_permission_denied(central):
@@ -110,7 +108,7 @@ def test_plaintext_mode_trusts_the_hello_site(tmp_path):
             response = stream.batch(1, [make_record("plain-1", site_id="site-x"), make_record("plain-2")])
     assert [(a.status, a.reason) for a in response.acks] == [
         (sync_pb2.STORED, ""), (sync_pb2.REJECTED, "site_id mismatch")]
-    assert rows_for(tmp_path / "plain.db", "plain-1") == ["site-x"]
+    assert rows_for(proc, "plain-1") == ["site-x"]
 
 
 def test_plaintext_is_refused_off_loopback(tmp_path):
@@ -121,3 +119,47 @@ def test_plaintext_is_refused_off_loopback(tmp_path):
 def test_mtls_needs_all_three_files(tmp_path, pki):
     with pytest.raises(ValueError, match="cert, key and client_ca"):
         CentralServer("127.0.0.1:0", tmp_path / "c.db", cert=pki.central_cert, key=pki.central_key)
+
+
+# ---- the CRM subscriber's certificate: reads live events of every site, writes nothing -------------------
+
+def assert_denied(call, *words: str) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for word in words:
+        assert word in err.value.details()
+
+
+def test_a_crm_certificate_may_not_write_records_self_tests_events_or_recordings(central):
+    from appliance.v1 import recordings_pb2, recordings_pb2_grpc
+    from tests.helpers.live_client import Publisher
+    with central.channel("crm") as crm:
+        with SyncStream(crm, "site-a") as stream:
+            assert_denied(lambda: stream.batch(1, [make_record("crm-1")]), "CRM certificate")
+        assert_denied(lambda: sync_pb2_grpc.CdrSyncStub(crm).ReportSelfTest(
+            sync_pb2.SelfTestReport(site_id="site-a", run_id="crm-run"), timeout=10), "CRM certificate")
+        with Publisher(crm, "site-a") as pub:
+            assert_denied(lambda: pub.wait_acked(1), "CRM certificate")
+        offer = recordings_pb2.UploadRequest(offer=recordings_pb2.UploadOffer(site_id="site-a", call_key="k"))
+        assert_denied(lambda: list(recordings_pb2_grpc.RecordingsStub(crm).Upload(iter([offer]), timeout=10)),
+                      "CRM certificate")
+    assert rows_for(central, "crm-1") == []
+
+
+def test_a_site_certificate_may_not_subscribe(central):
+    from tests.helpers.live_client import Subscriber
+    with central.channel("site-a") as site, Subscriber(site) as sub:
+        assert_denied(sub.next, "site certificate")
+
+
+def test_a_crm_certificate_subscribes_to_every_site(central):
+    from tests.helpers.live_client import Publisher, Subscriber, call_event, snapshot_event
+    with central.channel("site-b") as site, central.channel("crm") as crm, Publisher(site, "site-b") as pub:
+        pub.publish(snapshot_event(1, site_id="site-b"))
+        pub.wait_acked(1)
+        with Subscriber(crm) as sub:
+            sub.until(lambda e: e.site_id == "site-b")          # its opening snapshot: subscribed from here on
+            pub.publish(call_event(2, "crm-sees-b", site_id="site-b"))
+            seen = sub.until(lambda e: e.WhichOneof("body") == "call" and e.call.call_key == "crm-sees-b")
+    assert seen[-1].site_id == "site-b"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from appliance.central.db import CentralDb, RecordRow
+from appliance.central.store import RecordBatch, open_store
 from appliance.sync.convert import from_pb, to_pb
 from appliance.calls.record import CallRecord
 from appliance.stats.periods import PeriodStats
@@ -97,12 +97,11 @@ def test_site_figures_agree_with_the_central_all_day(day, tmp_path):
 
     # The day is over and its last calls have ended: yesterday's figures, site vs the central's
     # SQLite database (each record stored once, as the central stores what it received).
-    db = CentralDb(tmp_path / "central.db")
+    db = open_store(str(tmp_path / "central.db"))
     try:
-        rows = {}
-        for r in central:
-            rows[r.key] = RecordRow(r.key, r.started_at, r.source, 1, 1, r.pbx_call_id, over_the_wire(r))
-        db.store_records(SITE, "2026-10-26T03:00:00Z", list(rows.values()))
+        rows = {r.key: (r.started_at, over_the_wire(r)) for r in central}
+        db.store_records(SITE, "2026-10-26T03:00:00Z", RecordBatch(
+            list(rows), [started for started, _ in rows.values()], [wire for _, wire in rows.values()]))
         stored = [received(s.payload) for s in db.records(SITE)]
     finally:
         db.close()

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from appliance.wallboard.output import WallboardOutput
+from appliance.wallboard.levels import Thresholds
 from appliance.wallboard.presenter import SignPresenter
 from firmware_bridge.exceptions import DeviceGone
 from firmware_bridge.wallboard.driver import WallboardDriver
@@ -34,7 +35,7 @@ def rig(line):
     driver = WallboardDriver.from_settings(group)
     driver.open()
     clock = Clock()
-    outputs = {e.address: WallboardOutput(SignPresenter(e, clock=clock), driver) for e in entries}
+    outputs = {e.address: WallboardOutput(SignPresenter(e, clock=clock, thresholds=Thresholds()), driver) for e in entries}
     yield sign, driver, outputs, clock
     driver.close()
     sign.stop()
@@ -115,7 +116,7 @@ def test_ack_mode_rewrites_a_sign_that_missed_a_packet(line):
                                  template=TEMPLATE, ack=True, ack_timeout_s=0.2, retries=1)
     driver = WallboardDriver.from_settings(settings)
     clock = Clock()
-    out = WallboardOutput(SignPresenter(settings, clock=clock), driver)
+    out = WallboardOutput(SignPresenter(settings, clock=clock, thresholds=Thresholds()), driver)
     try:
         driver.open()
         out.tick()

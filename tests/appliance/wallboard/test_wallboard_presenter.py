@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.wallboard.levels import Thresholds
 from appliance.wallboard.presenter import SignPresenter, SourceState
 from firmware_bridge.wallboard.framing import Framer
 from firmware_bridge.wallboard.settings import WallboardSettings
@@ -26,7 +27,7 @@ def clock():
 def presenter(clock, **options) -> SignPresenter:
     settings = WallboardSettings(**{**dict(name="wb", port="/dev/x", address="01",
                                            queues=("sales", "support")), **options})
-    return SignPresenter(settings, clock=clock)
+    return SignPresenter(settings, clock=clock, thresholds=Thresholds())
 
 
 def started(clock, **options) -> SignPresenter:

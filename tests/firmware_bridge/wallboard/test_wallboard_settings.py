@@ -58,7 +58,7 @@ def test_signs_on_one_port_are_grouped_one_driver_per_port():
     ({"template": "{waiting"}, "template"), ({"stale_after_s": 0}, "stale_after_s"),
     ({"min_interval_s": -1}, "min_interval_s"), ({"retries": 20}, "retries"),
     ({"reconnect_delay_max": 0.5}, "reconnect_delay_max"), ({"port": "/dev/ttyS0"}, "port"),
-    ({"mode": "sideways"}, "mode"), ({"alert_service_level_pct": 120}, "alert_service_level_pct"),
+    ({"mode": "sideways"}, "mode"),
     ({"queues": tuple("abcdefg")}, "queues"),           # 7 queues x 4 fields: 35 files > 26
 ])
 def test_validate_names_the_key(change, key):

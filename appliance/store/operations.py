@@ -1,0 +1,34 @@
+"""The store changes an operator may ask for: replay dead letters, salvage a file, acknowledge salvage reports.
+
+The daemon runs them for `appliance outbox replay` / `appliance store ...` over its control socket;
+with no daemon running the command runs them itself, as the data dir's owner. Each takes an open
+Store and JSON-safe arguments and returns a JSON-safe reply.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.store.errors import StoreError
+from appliance.store.salvage import salvage_into
+
+
+def replay(store, ids: list[int] | None = None) -> dict:
+    return {"replayed": store.replay_rejected(ids)}
+
+
+def salvage(store, file: str) -> dict:
+    path = Path(file)
+    if not path.is_absolute():
+        raise StoreError(f"salvage needs an absolute path, not {file!r}")
+    if not path.is_file():
+        raise StoreError(f"no file at {path} (or not readable by the daemon's user)")
+    if path.resolve() == store.path.resolve():
+        raise StoreError(f"{path} is the live database: salvage a copy, or a file moved aside")
+    return salvage_into(store, path)
+
+
+def acknowledge(store, ids: list[int] | None = None) -> dict:
+    return {"acknowledged": store.acknowledge_salvage(ids)}
+
+
+WRITES = {"outbox.replay": replay, "store.salvage": salvage, "store.acknowledge": acknowledge}

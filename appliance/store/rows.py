@@ -1,0 +1,51 @@
+"""Call records <-> rows of the cdr table: the column lists, nested parts as JSON text, export shapes."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from typing import Sequence
+
+from appliance.calls.record import FIELD_NAMES, CallRecord, recording_from_dict
+
+CDR_COLS = ", ".join(FIELD_NAMES)
+INSERT_CDR = (f"INSERT OR IGNORE INTO cdr ({CDR_COLS}, stored_at) "
+              f"VALUES ({', '.join('?' * (len(FIELD_NAMES) + 1))})")
+SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr.stored_at"
+_BOOLS = tuple(FIELD_NAMES.index(f) for f in ("final_leg", "headset_lost", "interrupted"))
+_MUTES = FIELD_NAMES.index("mute_intervals")
+_RECORDING = FIELD_NAMES.index("recording")
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def row_values(r: CallRecord) -> tuple:
+    """A record as the cdr table's column values: nested parts as JSON text ("" when empty)."""
+    values = [getattr(r, f) for f in FIELD_NAMES]
+    values[_MUTES] = json.dumps(values[_MUTES]) if values[_MUTES] else ""
+    rec = values[_RECORDING]
+    values[_RECORDING] = json.dumps(dataclasses.asdict(rec), separators=(",", ":")) if rec else ""
+    return tuple(values)
+
+
+def record_from_row(row: Sequence) -> CallRecord:
+    """(id, *FIELD_NAMES columns, ...) -> CallRecord; raises on values a record cannot hold."""
+    values = list(row[1:1 + len(FIELD_NAMES)])
+    for i in _BOOLS:
+        values[i] = bool(values[i])
+    mutes = values[_MUTES]
+    values[_MUTES] = tuple((float(a), float(b)) for a, b in json.loads(mutes)) if mutes else ()
+    rec = values[_RECORDING]
+    values[_RECORDING] = recording_from_dict(json.loads(rec)) if rec else None
+    return CallRecord(*values)
+
+
+def cdr_dict(row: Sequence) -> dict:
+    out = {"id": row[0]}
+    out.update(record_from_row(row).to_dict())
+    out["stored_at"] = iso(row[1 + len(FIELD_NAMES)])
+    return out
