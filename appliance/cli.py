@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
 
 EXIT_CONFIG = 2
+EXIT_CLOSED_PIPE = 141          # 128 + SIGPIPE: what `cat` says when `| head` stops reading
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -54,9 +56,27 @@ def cmd_config_check(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if _credential_problems(path, cfg):
+        return EXIT_CONFIG
     print(f"{path}: OK (site {cfg.site.id}, {cfg.describe_devices()}, "
           f"{len(cfg.central.endpoints)} central endpoint(s))")
     return 0
+
+
+def _credential_problems(path: str, cfg) -> bool:
+    """Print what is wrong with [central]'s key and certificate, with the fix; True if any is fatal."""
+    central = cfg.central
+    if not central.endpoints or central.plaintext:
+        return False
+    from datetime import datetime, timezone
+    from appliance.ops.credentials import check_client_credentials
+    report = check_client_credentials(ca_file=central.ca_file, cert_file=central.cert_file,
+                                      key_file=central.key_file, site_id=cfg.site.id,
+                                      now=datetime.now(timezone.utc))
+    for problem in report.problems:
+        label = "config error" if problem.fatal else "warning"
+        print(f"{label}: {path}: [central] {problem.message}\n  fix: {problem.fix}", file=sys.stderr)
+    return bool(report.fatal)
 
 
 def cmd_config_show(args) -> int:
@@ -145,17 +165,32 @@ DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "recording": ("appliance.audio.tools", "recording_main")}
 
 
+def _until_the_reader_leaves(command) -> int:
+    """Run a command whose output may go to a pipe; a reader that stops early (`| head`) ends it
+    quietly with EXIT_CLOSED_PIPE instead of a BrokenPipeError traceback."""
+    try:
+        code = command()
+        sys.stdout.flush()          # inside the try: buffered output meets the closed pipe here
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit; aim it at /dev/null so that cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         module, func = DELEGATED[argv[0]]
         try:
-            return _delegate(module, func, argv[1:])
+            return _until_the_reader_leaves(lambda: _delegate(module, func, argv[1:]))
         except KeyboardInterrupt:
             return 130
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _until_the_reader_leaves(lambda: args.func(args))
     except KeyboardInterrupt:
         return 130
 

@@ -50,11 +50,17 @@ class StatusCollector:
                                       value=central.get("acked_total") or 0)
             yield CounterMetricFamily("appliance_sync_rejected_records", "Records the central rejected (dead letter)",
                                       value=central.get("rejected_total") or 0)
-            yield CounterMetricFamily("appliance_sync_failovers", "Moves to a lower-priority endpoint",
+            yield CounterMetricFamily("appliance_sync_failovers",
+                                      "Moves of delivery to another central because one failed",
                                       value=central.get("failovers") or 0)
-            active = GaugeMetricFamily("appliance_central_active", "1 for the endpoint in use", labels=["endpoint"])
-            if central.get("active_endpoint"):
-                active.add_metric([central["active_endpoint"]], 1.0)
+            # One series per configured endpoint: 1 for the one a session is established with, 0
+            # for the others, so "no central connected" reads as every series at 0.
+            active = GaugeMetricFamily("appliance_central_active",
+                                       "1 for the central a session is established with, else 0",
+                                       labels=["endpoint"])
+            connected = central.get("active_endpoint")
+            for endpoint in central.get("endpoints") or ([connected] if connected else []):
+                active.add_metric([endpoint], 1.0 if endpoint == connected else 0.0)
             yield active
         yield from _queue_metrics(st.get("stats", {}))
         yield from _floor_metrics(st)
