@@ -27,11 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from firmware_bridge.at import GsmModemEmulator  # noqa: E402
+from firmware_bridge.headset import DESCRIPTORS  # noqa: E402
 from firmware_bridge.headset.emulator import HeadsetEmulator  # noqa: E402
 from firmware_bridge.pty import EmulatedPort  # noqa: E402
 from tests.helpers.daemon_proc import DaemonProcess  # noqa: E402
 
-DESCRIPTOR = REPO / "tests" / "data" / "hid" / "jabra-link380c.bin"
+DESCRIPTOR = DESCRIPTORS / "jabra-link380c.bin"
 
 
 def config(tmp: Path, port: str, headsets: int) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.headset import DESCRIPTORS
 from firmware_bridge.at import GsmModemEmulator
 from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.pty import EmulatedPort
@@ -19,7 +20,7 @@ from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.system
 
-HID = Path(__file__).resolve().parents[1] / "data" / "hid"
+HID = DESCRIPTORS
 DESCRIPTORS = {"anna": HID / "jabra-link380c.bin", "bob": HID / "dell-sp325.bin"}   # two vendors' layouts
 
 

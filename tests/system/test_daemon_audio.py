@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from appliance.audio.virtual import FilePcm, write_alsa_config
+from firmware_bridge.headset import DESCRIPTORS
 from firmware_bridge.at import GsmModemEmulator
 from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.pty import EmulatedPort
@@ -21,7 +22,7 @@ from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.system
 
-HID = Path(__file__).resolve().parents[1] / "data" / "hid" / "jabra-link380c.bin"
+HID = DESCRIPTORS / "jabra-link380c.bin"
 RATE = 8000
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from appliance.v1 import live_pb2
+from firmware_bridge.headset import DESCRIPTORS
 from firmware_bridge.at import GsmModemEmulator
 from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.pty import EmulatedPort
@@ -19,7 +20,7 @@ from tests.helpers.waiting import wait_for
 pytestmark = pytest.mark.system
 
 SITE = "site-live"
-HID = Path(__file__).resolve().parents[1] / "data" / "hid" / "jabra-link380c.bin"
+HID = DESCRIPTORS / "jabra-link380c.bin"
 
 
 def config(tmp_path: Path, pki, endpoints: list[str], port: str) -> Path:
