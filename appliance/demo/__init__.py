@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from appliance.config import load_config
+from appliance.demo.floor import Agents, ScreenPop, Sign
 from appliance.demo.parts import RESTART_AFTER_S, Central, Traffic, free_port, write_config
 
 log = logging.getLogger("appliance.demo")
@@ -31,6 +32,7 @@ class Demo:
         self.with_central = with_central
         self.centrals: list[Central] = []
         self.traffic: Traffic | None = None
+        self.agents = self.sign = self.screen_pop = None
         self.daemon = None
         self.started = time.monotonic()
 
@@ -51,7 +53,11 @@ class Demo:
                     log.warning("demo: central %s is not serving yet; see %s", central.name, central.log_file)
         avaya_port = free_port()
         self.traffic = Traffic(self.workdir, avaya_port, self.calls_per_minute)
-        config = load_config(write_config(self.workdir, avaya_port, self.traffic, self.centrals, pki))
+        self.agents, self.sign = Agents(self.workdir), Sign(self.workdir)
+        config = load_config(write_config(self.workdir, avaya_port, self.traffic, self.centrals, pki,
+                                          self.agents.config() + self.sign.config()))
+        if pki is not None:
+            self.screen_pop = ScreenPop([c.endpoint for c in self.centrals], pki)
         self.daemon = Daemon(config)
         self.started = time.monotonic()
         return self
@@ -61,6 +67,9 @@ class Demo:
         daemon = self.daemon
         self.traffic.dial = lambda line, number: loop.call_soon_threadsafe(daemon.dial, line, number)
         self.traffic.start()
+        self.agents.start()
+        if self.screen_pop is not None:
+            self.screen_pop.start()
 
     def check_centrals(self) -> None:
         for central in self.centrals:
@@ -68,12 +77,30 @@ class Demo:
 
     def screen(self):
         from appliance.demo.screen import render_screen
-        return render_screen(self.daemon.status(), self.centrals, self.workdir,
-                             time.monotonic() - self.started)
+        st = self.daemon.status()
+        return render_screen(st, self.centrals, self.workdir, time.monotonic() - self.started, self.floor_lines(st))
+
+    def floor_lines(self, st: dict) -> list[str]:
+        """The agents, what the sign shows and the CRM's last screen-pop: one line each."""
+        lines = ["agents  " + "  ".join(f"{a['name']} {a['state']}" + (f" ({a['reason']})" if a.get("reason") else "")
+                                      for a in st.get("agents", []))]
+        if self.sign is not None:
+            text, colour = self.sign.shows()
+            lines.append(f"sign    {text or '(blank)'}" + (f"  [{colour}]" if colour else ""))
+        if self.screen_pop is not None:
+            last = self.screen_pop.last[-1] if self.screen_pop.last else "(none yet)"
+            lines.append(f"CRM pop {last}")
+        return lines
 
     def stop(self) -> None:
+        if self.screen_pop is not None:
+            self.screen_pop.stop()
+        if self.agents is not None:
+            self.agents.stop()
         if self.traffic is not None:
             self.traffic.stop()
+        if self.sign is not None:
+            self.sign.stop()
         for central in self.centrals:
             central.stop()
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich import box
 from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
@@ -36,7 +35,7 @@ def _hint(centrals: list) -> str:
     return hint + f"  Primary central {escape(primary.state)}"
 
 
-def render_screen(st: dict, centrals: list, workdir: Path, running_s: float) -> Panel:
+def render_screen(st: dict, centrals: list, workdir: Path, running_s: float, floor: list[str] = ()) -> Panel:
     """`st` is the daemon's status(); `centrals` the demo's Central objects (name, proc, state).
 
     It fits an 80x24 terminal; on a smaller one rich's Live cuts from the bottom, so the lines a
@@ -60,6 +59,7 @@ def render_screen(st: dict, centrals: list, workdir: Path, running_s: float) -> 
         if central.get("last_error"):
             lines.append(f"[yellow]last error: {escape(central['last_error'])}[/]")
     figures = [_one_line(Text.from_markup(line)) for line in lines]
+    figures += [_one_line(Text(line)) for line in floor]
     return Panel(Group(*head, *figures, _devices(st), _queues(st)),
                  title=f"call-centre site appliance: demo, running {running_s:.0f}s", title_align="left")
 

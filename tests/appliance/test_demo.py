@@ -91,7 +91,7 @@ def test_piped_demo_prints_plain_lines_is_the_daemon_to_the_self_test_and_stops_
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout), name="test-demo-output")
     reader.start()
     try:
-        wait_for(lambda: any(re.match(r"4/4 devices up, [1-9]\d* records stored", line) for line in lines), 30,
+        wait_for(lambda: any(re.match(r"7/7 devices up, [1-9]\d* records stored", line) for line in lines), 30,
                  message="plain status lines with every device up")
         selftest = subprocess.run([sys.executable, "-m", "appliance", "selftest", "--only", "device", "--json",
                                    "--no-report", "--config", str(workdir / "appliance.toml")],
@@ -115,3 +115,35 @@ def test_piped_demo_prints_plain_lines_is_the_daemon_to_the_self_test_and_stops_
     assert f"(the daemon, pid {demo.pid})" in results["device:ipo"]["detail"]
     assert f"in use by the running daemon (pid {demo.pid})" in results["device:kxtda"]["detail"]
     assert (workdir / "appliance.toml").exists() and (workdir / "demo.log").exists()
+
+
+def test_the_demo_floor_agents_answer_the_sign_shows_the_queue_and_the_crm_gets_screen_pops(tmp_path):
+    """What a visitor watches on the floor lines: scripted agents on two vendors' headsets answer
+    GSM calls through the daemon (ATA), the sign shows the support queue, the CRM subscriber (the
+    demo PKI's CRM certificate) receives the calls' events from the central."""
+    demo = Demo(tmp_path / "demo", calls_per_minute=600).start()
+
+    async def scenario():
+        task = asyncio.create_task(demo.daemon.run(), name="daemon")
+        try:
+            await asyncio.wait_for(demo.daemon.wait_ready(), 30)
+            demo.start_traffic(asyncio.get_running_loop())
+            await until(lambda: any("ATA" in line.commands for line in demo.traffic.gsm.values()), 60,
+                        "an agent lifting the boom: the daemon answers the line")
+            await until(lambda: any(" answered " in line and line.split()[-1] in ("anna", "bob")
+                                    for line in demo.screen_pop.last), 30, "the CRM's screen-pop of the answer")
+            await until(lambda: re.fullmatch(r"support \d+ waiting, longest \S+", demo.sign.shows()[0]), 30,
+                        "the sign showing the queue")
+            answered = [name for name, line in demo.traffic.gsm.items() if "ATA" in line.commands]
+            return demo.floor_lines(demo.daemon.status()), answered
+        finally:
+            demo.daemon.stop()
+            await task
+
+    try:
+        lines, answered = asyncio.run(scenario())
+    finally:
+        demo.stop()
+    assert answered, "an agent's lift answered a line (ATA)"
+    assert lines[0].startswith("agents  anna ") and " bob " in lines[0]
+    assert lines[1].startswith("sign    support ") and lines[2].startswith("CRM pop ")
