@@ -151,7 +151,7 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
 
 DELEGATED_HELP = {
     "selftest": "hardware and connectivity self-tests with a pass/fail report (--help for options)",
-    "central": "the reference central CRM endpoint: serve | dump | events (for demos, tests, integrators)",
+    "central": "the reference central CRM endpoint: serve | dump | events | stats (for demos, tests, integrators)",
     "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
     "keys": "the central's recording keys: generate --out DIR (identity 0600, recipient to configure)",
     "recording": "recordings: pause|resume --call KEY (PCI, via the daemon); info|decrypt|salvage FILES (central side)",

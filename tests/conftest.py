@@ -59,7 +59,7 @@ def no_leaks(leak_checked_fd):
     yield
     leaked_tasks = list(_leaked_tasks)
     deadline = time.monotonic() + 5.0
-    collected = False
+    collected = 0.0
     while True:   # bounded wait: a stopped thread or a closed socket may take a moment to go
         extra_threads = [t.name for t in set(threading.enumerate()) - threads if t.is_alive()]
         now = _fds()
@@ -67,11 +67,12 @@ def no_leaks(leak_checked_fd):
                            if fds.get(fd) != target and leak_checked_fd(target) and fd not in ("0", "1", "2"))
         if not extra_threads and not extra_fds and not leaked_tasks:
             return
-        if not collected:
+        if time.monotonic() >= collected:
             # gRPC's asyncio poller thread stops when the last channel or server object is freed,
-            # and closed ones may wait for the cycle collector: free them before judging.
+            # and closed ones may wait for the cycle collector (objects freed by one collection
+            # can release others only at the next): collect again while waiting.
             gc.collect()
-            collected = True
+            collected = time.monotonic() + 0.5
         if leaked_tasks or time.monotonic() > deadline:
             pytest.fail(f"test left threads {extra_threads} / file descriptors {extra_fds} / "
                         f"asyncio tasks {leaked_tasks} behind")
