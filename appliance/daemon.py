@@ -7,6 +7,7 @@ import logging
 import signal
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from appliance.floor import Floor
 from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
+from appliance.store.retention import RetentionSchedule
 from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
@@ -47,6 +49,8 @@ class Daemon:
         self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
                            clock=clock, wallclock=wallclock)
         self.sync = None
+        self.uploads = None
+        self.retention = RetentionSchedule(config.store.cdr_retention_days, clock)
         self.started_at = clock()
         self.ingest: Ingest | None = None
         self.tasks = TaskGroup()
@@ -85,6 +89,7 @@ class Daemon:
             self._start_agents()
             self.floor.start(self._loop, self.tasks)
             self._start_sync()
+            self._start_uploads()
             await self._start_control()
             self._start_metrics()
             self._ready.set()
@@ -198,8 +203,9 @@ class Daemon:
             server.shutdown()
             server.server_close()
             thread.join(5)
-        if self.sync is not None:
-            await self.sync.stop()
+        for client in (self.sync, self.uploads):
+            if client is not None:
+                await client.stop()
         if self.writer is not None:
             await self.keeper.finish(self.writer, self.ingest.hand_over_held if self.ingest else None)
         if self.keeper is not None:
@@ -333,6 +339,8 @@ class Daemon:
             for runner in self.runners.values():
                 runner.poll(now)
             self.floor.tick(now)
+            if self.retention.take():
+                self.tasks.start(self._retain(), "retention")
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -358,6 +366,29 @@ class Daemon:
         # The sync reads in id order and deletes by id: SQLite's default 2 MB page cache is enough.
         self.sync = SyncClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id)
         self.tasks.start(self.sync.run(), "sync")
+
+    def _start_uploads(self) -> None:
+        """Recordings go to the same centrals as the records, on a channel and threads of their own."""
+        if not self.config.central.endpoints:
+            return
+        from appliance.sync.uploads import UploadClient
+        self.uploads = UploadClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id,
+                                    Path(self.config.site.data_dir) / "recordings",
+                                    keep_after_upload_s=self.config.recording.keep_after_upload_s)
+        self.tasks.start(self.uploads.run(), "uploads")
+
+    async def _retain(self) -> None:
+        """One retention pass on a thread, in short batches with pauses that let the store writer in."""
+        def between() -> bool:
+            time.sleep(0.05)
+            return not self._stop.is_set()
+        try:
+            await asyncio.to_thread(self._with_store, lambda store: self.retention.run(
+                store, self._wallclock().timestamp(), between))
+        except Exception as exc:      # noqa: BLE001 - a busy or full disk: said, and tried again next time
+            log.warning("retention pass failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self.retention.finished()
 
     # ---- status -----------------------------------------------------------------------
 
