@@ -25,6 +25,7 @@ class UploadWork:
         self._clock, self._now = clock, now
         self._ledger: UploadLedger | None = None
         self._refreshed_at = float("-inf")
+        self._refresh_every = _BACKLOG_REFRESH_S
         self.backlog: tuple[int, int, float | None] = (0, 0, None)     # segments, bytes, oldest stored_at
         self.settled: dict[str, int] = {}
         self.problems: list[dict] = []
@@ -65,11 +66,14 @@ class UploadWork:
         self.passes += 1
         ledger.advance_cursor()
         deleted = self.delete_due()
-        if deleted or self._clock() - self._refreshed_at >= _BACKLOG_REFRESH_S:
-            self._refreshed_at = self._clock()
+        if deleted or self._clock() - self._refreshed_at >= self._refresh_every:
+            started = self._clock()
             self.backlog = ledger.backlog()
             self.settled = ledger.counts()
             self.problems = self._problems()
+            # A large backlog (a long outage) costs more to count: count it less often, at most 5% busy.
+            self._refreshed_at = self._clock()
+            self._refresh_every = max(_BACKLOG_REFRESH_S, 20 * (self._refreshed_at - started))
 
     def delete_due(self) -> int:
         now = self._now()

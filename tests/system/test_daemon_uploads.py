@@ -1,7 +1,10 @@
 """The real daemon: recordings reach a real central after their records, local copies go, old records go."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,17 +16,17 @@ from tests.appliance.uploads.upload_site import central_copy, recipient, recorde
 from tests.helpers.central_proc import CentralProcess, make_pki
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.sync_harness import SITE, call_record
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.system
 
 
-def config(tmp_path: Path, pki, endpoint: str) -> Path:
+def config(tmp_path: Path, pki, endpoint: str, metrics_port: int) -> Path:
     site = pki.sites[SITE]
     path = tmp_path / "appliance.toml"
     path.write_text(
         f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n'
+        f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[store]\ncdr_retention_days = 30\n[recording]\nkeep_after_upload_s = 0\n'
         f'[central]\nendpoints = ["{endpoint}"]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
         f'key_file = "{site.key}"\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
@@ -50,7 +53,7 @@ def test_daemon_uploads_recordings_after_their_records_and_applies_retention(tmp
         store.add(calls)
     (tmp_path / "central").mkdir()
     with CentralProcess(tmp_path / "central" / "central.db", pki=pki) as central, \
-            DaemonProcess(config(tmp_path, pki, central.address)) as daemon:
+            DaemonProcess(config(tmp_path, pki, central.address, metrics_port := free_port())) as daemon:
         daemon.start()
         wait_for(lambda: (status(tmp_path) or {}).get("uploads", {}).get("uploaded") == 6, 30,
                  message="six segments uploaded by the daemon")
@@ -59,6 +62,12 @@ def test_daemon_uploads_recordings_after_their_records_and_applies_retention(tmp
         assert st["tasks"]["uploads"] == "running"
         assert st["uploads"]["connected"] and st["uploads"]["active_endpoint"] == central.address
         assert st["retention"]["last_deleted"] == 3
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        assert "appliance_recordings_backlog_segments 0.0" in scraped
+        assert "appliance_recordings_rejected 0.0" in scraped
+        shown = subprocess.run([sys.executable, "-m", "appliance", "status", "--config", str(tmp_path / "appliance.toml")],
+                               capture_output=True, text=True, timeout=30)
+        assert "recordings: 0 segment(s) to upload" in shown.stdout and "6 uploaded" in shown.stdout, shown.stdout
         assert daemon.terminate() == 0
     with Store(data, site_id=SITE, read_only=True) as store:
         assert sorted(r["key"] for r in store.export("cdr")) == sorted(c.key for c in calls)

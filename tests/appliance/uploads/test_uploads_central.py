@@ -5,6 +5,8 @@ import logging
 
 import pytest
 
+from appliance.store import Store
+from appliance.store.retention import delete_expired
 from tests.appliance.uploads.upload_site import (SITE, Site, central_copy, recipient, recorded_call, sha256,
                                                  store_records)
 from tests.helpers.central_proc import CentralProcess, make_pki
@@ -170,3 +172,20 @@ def test_uploads_fail_over_to_the_next_endpoint_like_the_records(pki, central, d
     assert "127.0.0.1" in status["last_error"] or status["last_error"] == ""
     (_, seg), = segments(calls)
     assert sha256(central_copy(central, calls[0].key, seg.name)) == seg.sha256
+
+
+def test_a_segment_whose_file_is_gone_is_alarmed_as_missing_and_its_record_kept(pki, central, data, caplog):
+    calls = [recorded_call(i, data / "recordings", recipient(), seconds=1.0) for i in (1, 2)]
+    store_records(data, calls)
+    (gone,) = calls[0].recording.segments
+    (data / "recordings" / gone.name).unlink()
+    with caplog.at_level(logging.ERROR, logger="appliance.uploads"):
+        with Site(mtls_config(pki, central.address), data) as site:
+            wait_for(lambda: site.status()["uploaded"] == 1 and site.status()["missing"] == 1, 20,
+                     message="one uploaded, one missing")
+            status = site.status()
+    assert status["missing_total"] == 1 and "is gone" in status["last_problem"]
+    assert any("ALARM" in r.getMessage() and gone.name in r.getMessage() for r in caplog.records)
+    with Store(data, site_id=SITE, check=False) as store:
+        assert delete_expired(store, stored_before=float("inf")).deleted == 0, \
+            "its record is not deleted by retention: the recording never reached the central"
