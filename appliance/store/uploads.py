@@ -78,7 +78,9 @@ class UploadLedger:
         while len(work) < limit and seen < max_rows:
             rows = self.store.conn.execute(_RECORDED + "AND id > ? ORDER BY id LIMIT ?", (after, _PAGE)).fetchall()
             seen += len(rows)
-            work.extend(w for w in self._unsettled(rows, delivered_only=True) if w.ident not in skip)
+            if rows:
+                pending, dead, settled = self._states(rows[0][0], rows[-1][0])
+                work.extend(w for w in self._unsettled(rows, pending | dead, settled) if w.ident not in skip)
             if len(rows) < _PAGE:
                 return Found(work, 0)
             after = rows[-1][0]
@@ -91,21 +93,16 @@ class UploadLedger:
             "WHERE d.replayed_at IS NOT NULL AND d.cdr_id <= ? AND c.recording != '' "
             "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.cdr_id = d.cdr_id) ORDER BY d.cdr_id",
             (cursor,)).fetchall()
-        return list(self._unsettled(rows, delivered_only=False))
-
-    def _unsettled(self, rows: Sequence[tuple], *, delivered_only: bool) -> Iterable[SegmentWork]:
-        """Segments without an upload row among (id, key, recording, stored_at) rows in id order;
-        with delivered_only, rows still in the outbox or dead-lettered are left out."""
         if not rows:
-            return
-        lo, hi = rows[0][0], rows[-1][0]
-        conn = self.store.conn
-        blocked: set[int] = set()
-        if delivered_only:
-            blocked = {i for (i,) in conn.execute("SELECT cdr_id FROM outbox WHERE cdr_id BETWEEN ? AND ?", (lo, hi))}
-            blocked |= {i for (i,) in conn.execute("SELECT cdr_id FROM dead_letter WHERE cdr_id BETWEEN ? AND ? "
-                                                   "AND replayed_at IS NULL", (lo, hi))}
-        settled = set(conn.execute("SELECT cdr_id, segment FROM upload WHERE cdr_id BETWEEN ? AND ?", (lo, hi)))
+            return []
+        settled = set(self.store.conn.execute(
+            "SELECT cdr_id, segment FROM upload WHERE cdr_id IN (SELECT cdr_id FROM dead_letter "
+            "WHERE replayed_at IS NOT NULL AND cdr_id <= ?)", (cursor,)))
+        return list(self._unsettled(rows, set(), settled))
+
+    @staticmethod
+    def _unsettled(rows: Sequence[tuple], blocked: set[int], settled: set[tuple[int, int]]) -> Iterable[SegmentWork]:
+        """Segments without a verdict among (id, key, recording, stored_at) rows, but of `blocked` ids."""
         for cdr_id, key, recording, stored_at in rows:
             if cdr_id in blocked:
                 continue
@@ -113,6 +110,15 @@ class UploadLedger:
                 if (cdr_id, seg["index"]) not in settled:
                     yield SegmentWork(cdr_id, key, int(seg["index"]), str(seg["name"]), int(seg["bytes"]),
                                       str(seg["sha256"]), float(stored_at))
+
+    def _states(self, lo: int, hi: int) -> tuple[set[int], set[int], set[tuple[int, int]]]:
+        """Of the ids lo..hi (one page): in the outbox, dead-lettered (not replayed), settled segments."""
+        conn = self.store.conn
+        pending = {i for (i,) in conn.execute("SELECT cdr_id FROM outbox WHERE cdr_id BETWEEN ? AND ?", (lo, hi))}
+        dead = {i for (i,) in conn.execute("SELECT cdr_id FROM dead_letter WHERE cdr_id BETWEEN ? AND ? "
+                                           "AND replayed_at IS NULL", (lo, hi))}
+        settled = set(conn.execute("SELECT cdr_id, segment FROM upload WHERE cdr_id BETWEEN ? AND ?", (lo, hi)))
+        return pending, dead, settled
 
     def advance_cursor(self, max_rows: int = 5000) -> int:
         """Move the low-water mark over rows that are settled (or dead-lettered); returns it."""
@@ -124,11 +130,7 @@ class UploadLedger:
             if not rows:
                 break
             seen += len(rows)
-            lo, hi = rows[0][0], rows[-1][0]
-            pending = {i for (i,) in conn.execute("SELECT cdr_id FROM outbox WHERE cdr_id BETWEEN ? AND ?", (lo, hi))}
-            dead = {i for (i,) in conn.execute("SELECT cdr_id FROM dead_letter WHERE cdr_id BETWEEN ? AND ? "
-                                               "AND replayed_at IS NULL", (lo, hi))}
-            settled = set(conn.execute("SELECT cdr_id, segment FROM upload WHERE cdr_id BETWEEN ? AND ?", (lo, hi)))
+            pending, dead, settled = self._states(rows[0][0], rows[-1][0])
             for cdr_id, _, recording, _ in rows:
                 if cdr_id in pending:
                     break

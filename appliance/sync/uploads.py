@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ import grpc
 from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.ops.masking import mask_text
 from appliance.store.uploads import MISSING, REJECTED, UPLOADED, SegmentWork, local_path
-from appliance.sync.aio import Immediate, call_soon, cancel_all, within
+from appliance.sync.aio import Lifetime, cancel_all, within
 from appliance.sync.config import CentralConfig
 from appliance.sync.connect import Connector
 from appliance.sync.endpoints import EndpointSelector
@@ -82,12 +81,10 @@ class UploadClient:
         self._running: dict[asyncio.Task, SegmentWork] = {}
         self._productive = False
         self._logged_errors: dict[str, str] = {}
+        self._life = Lifetime()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._stop_event: asyncio.Event | None = None
         self._wake_event: asyncio.Event | None = None
-        self._done: asyncio.Future | None = None
-        self._stop_requested = False
         self._store_thread: ThreadPoolExecutor | None = None
         self._file_threads: ThreadPoolExecutor | None = None
         # status
@@ -100,12 +97,8 @@ class UploadClient:
 
     async def run(self) -> None:
         """Upload until stop(). Central or network trouble is retried and reported, never raised."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._stop_event, self._wake_event = asyncio.Event(), asyncio.Event()
-        self._done = self._loop.create_future()
-        if self._stop_requested:
-            self._stop_event.set()
+        self._stop_event = self._life.begin()
+        self._loop, self._wake_event = self._life.loop, asyncio.Event()
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-store")
         self._file_threads = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="upload-file")
         tasks = (asyncio.create_task(self._main(), name="uploads-main"),
@@ -123,28 +116,18 @@ class UploadClient:
                 for executor in (self._store_thread, self._file_threads):
                     executor.shutdown(wait=True)
                 self.connected = False
-                if not self._done.done():
-                    self._done.set_result(None)
+                self._life.end()
         for task in tasks[:2]:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()
 
     def stop(self) -> Awaitable[None]:
         """Ask run() to finish. Safe from any thread; await the result to wait until it has."""
-        self._stop_requested = True
-        loop, event = self._loop, self._stop_event
-        if loop is None or event is None or loop.is_closed():
-            return Immediate()
-        if threading.get_ident() == self._loop_thread:
-            event.set()
-            return asyncio.shield(self._done)
-        call_soon(loop, event.set)
-        return Immediate()
+        return self._life.stop()
 
     def wake(self) -> None:
         """Records were delivered: look for segments to upload now rather than at the next poll."""
-        if self._loop is not None and self._wake_event is not None and not self._loop.is_closed():
-            call_soon(self._loop, self._wake_event.set)
+        self._life.set_soon(self._wake_event)
 
     def status(self) -> dict:
         work = self.work

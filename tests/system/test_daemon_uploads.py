@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ops.control import DaemonNotRunning, request
 from appliance.store import Store
 from appliance.store.retention import DAY_S
 from tests.appliance.uploads.upload_site import central_copy, recipient, recorded_call, sha256
 from tests.helpers.central_proc import CentralProcess, make_pki
 from tests.helpers.daemon_proc import DaemonProcess
+from tests.helpers.store_site import status
 from tests.helpers.sync_harness import SITE, call_record
 from tests.helpers.waiting import free_port, wait_for
 
@@ -31,13 +31,6 @@ def config(tmp_path: Path, pki, endpoint: str, metrics_port: int) -> Path:
         f'[central]\nendpoints = ["{endpoint}"]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
         f'key_file = "{site.key}"\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
     return path
-
-
-def status(tmp_path: Path) -> dict | None:
-    try:
-        return request(str(tmp_path / "control.sock"), timeout=10)
-    except DaemonNotRunning:
-        return None
 
 
 def test_daemon_uploads_recordings_after_their_records_and_applies_retention(tmp_path):

@@ -1,10 +1,8 @@
 """Shared by the upload tests: recorded calls with real age segments, and a site's sync + uploads on one loop."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
-import threading
 from pathlib import Path
 
 from appliance.audio.age_keys import Identity
@@ -12,10 +10,10 @@ from appliance.audio.segments import SegmentWriter
 from appliance.calls.record import CallRecord, Recording
 from appliance.central.recording_files import segment_path
 from appliance.store import Store
-from appliance.sync import CentralConfig, SyncClient
+from appliance.sync import CentralConfig
 from appliance.sync.uploads import UploadClient
 from tests.helpers.central_proc import CentralProcess
-from tests.helpers.sync_harness import SITE, call_record
+from tests.helpers.sync_harness import SITE, ClientThread, call_record
 
 RATE = 8000
 FRAME_BYTES = 4          # two channels of S16
@@ -51,45 +49,18 @@ def central_copy(central: CentralProcess, key: str, name: str) -> Path:
     return segment_path(central.db_path.parent / "recordings", SITE, key, name)[0]
 
 
-class Site:
-    """A site's SyncClient (optional) and UploadClient on one event loop in a named thread, so the test
-    thread can block freely (kill and restart the central)."""
+class Site(ClientThread):
+    """A site's SyncClient (unless sync=False) and UploadClient on one event loop in a thread of its own,
+    so the test thread can block freely (kill and restart the central)."""
 
     def __init__(self, config: CentralConfig, data_dir: Path, *, sync: bool = True, **upload_kw):
-        factory = (lambda: Store(data_dir, site_id=SITE, check=False))
-        self.sync = SyncClient(config, factory, SITE) if sync else None
-        self.uploads = UploadClient(config, factory, SITE, data_dir / "recordings", **upload_kw)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="test-site", daemon=True)
-        self.error: BaseException | None = None
+        super().__init__(config, data_dir)
+        self.sync = self.client if sync else None
+        self.uploads = UploadClient(config, lambda: Store(data_dir, site_id=SITE, check=False), SITE,
+                                    data_dir / "recordings", **upload_kw)
 
-    async def _main(self) -> None:
-        await asyncio.gather(*(c.run() for c in (self.sync, self.uploads) if c is not None))
-
-    def _run(self) -> None:
-        try:
-            self.loop.run_until_complete(self._main())
-        except BaseException as exc:     # noqa: BLE001 - reported to the test by __exit__
-            self.error = exc
-        finally:
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-            self.loop.close()
+    def clients(self) -> list:
+        return [c for c in (self.sync, self.uploads) if c is not None]
 
     def status(self) -> dict:
         return self.uploads.status()
-
-    def sync_status(self) -> dict:
-        return self.sync.status()
-
-    def __enter__(self) -> "Site":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for client in (self.sync, self.uploads):
-            if client is not None:
-                client.stop()
-        self._thread.join(20)
-        assert not self._thread.is_alive(), "site clients did not stop within 20 s"
-        if self.error is not None and exc[0] is None:
-            raise self.error
