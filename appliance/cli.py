@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, masked_dict, to_toml
 
 EXIT_CONFIG = 2
+EXIT_CLOSED_PIPE = 141          # 128 + SIGPIPE: what `cat` says when `| head` stops reading
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -28,16 +30,13 @@ def cmd_run(args) -> int:
     from appliance.daemon import Daemon
     from appliance.ops.logsetup import setup_logging
     from appliance.store.store import StoreError
+    from appliance.ops.notify import Notifier, listen_fds
+    stored = listen_fds()          # what systemd's fd store kept for us; first, before anything else
     cfg = _load(args)
     setup_logging(cfg.log.level)
-    notifier = None
+    notifier = Notifier()
     try:
-        from appliance.ops.notify import Notifier
-        notifier = Notifier()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(Daemon(cfg, notifier=notifier).run())
+        asyncio.run(Daemon(cfg, notifier=notifier, stored_fds=stored).run())
     except (OSError, StoreError) as exc:
         # Cannot start at all (data dir not writable, disk gone): one clear line, not a traceback.
         print(f"appliance: cannot start: {exc}", file=sys.stderr)
@@ -57,9 +56,27 @@ def cmd_config_check(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if _credential_problems(path, cfg):
+        return EXIT_CONFIG
     print(f"{path}: OK (site {cfg.site.id}, {cfg.describe_devices()}, "
           f"{len(cfg.central.endpoints)} central endpoint(s))")
     return 0
+
+
+def _credential_problems(path: str, cfg) -> bool:
+    """Print what is wrong with [central]'s key and certificate, with the fix; True if any is fatal."""
+    central = cfg.central
+    if not central.endpoints or central.plaintext:
+        return False
+    from datetime import datetime, timezone
+    from appliance.ops.credentials import check_client_credentials
+    report = check_client_credentials(ca_file=central.ca_file, cert_file=central.cert_file,
+                                      key_file=central.key_file, site_id=cfg.site.id,
+                                      now=datetime.now(timezone.utc))
+    for problem in report.problems:
+        label = "config error" if problem.fatal else "warning"
+        print(f"{label}: {path}: [central] {problem.message}\n  fix: {problem.fix}", file=sys.stderr)
+    return bool(report.fatal)
 
 
 def cmd_config_show(args) -> int:
@@ -118,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from appliance.store_commands import add_parsers as add_store_parsers
     add_store_parsers(sub, _add_config, _load)
+    from appliance.desk_commands import add_parsers as add_desk_parsers
+    add_desk_parsers(sub, _add_config, _load)
 
     # Listed for --help only: main() hands everything after these names to their own parsers.
     for name, text in DELEGATED_HELP.items():
@@ -134,12 +153,31 @@ DELEGATED_HELP = {
     "selftest": "hardware and connectivity self-tests with a pass/fail report (--help for options)",
     "central": "the reference central CRM endpoint: serve | dump | events (for demos, tests, integrators)",
     "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
+    "keys": "the central's recording keys: generate --out DIR (identity 0600, recipient to configure)",
+    "recording": "recordings: pause|resume --call KEY (PCI, via the daemon); info|decrypt|salvage FILES (central side)",
 }
 
 # Subcommands whose own parsers live with their code; everything after the name is theirs.
 DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "central": ("appliance.central.cli", "main"),
-             "pki": ("appliance.ops.pki", "pki_main")}
+             "pki": ("appliance.ops.pki", "pki_main"),
+             "keys": ("appliance.audio.tools", "keys_main"),
+             "recording": ("appliance.audio.tools", "recording_main")}
+
+
+def _until_the_reader_leaves(command) -> int:
+    """Run a command whose output may go to a pipe; a reader that stops early (`| head`) ends it
+    quietly with EXIT_CLOSED_PIPE instead of a BrokenPipeError traceback."""
+    try:
+        code = command()
+        sys.stdout.flush()          # inside the try: buffered output meets the closed pipe here
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit; aim it at /dev/null so that cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_PIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         module, func = DELEGATED[argv[0]]
         try:
-            return _delegate(module, func, argv[1:])
+            return _until_the_reader_leaves(lambda: _delegate(module, func, argv[1:]))
         except KeyboardInterrupt:
             return 130
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _until_the_reader_leaves(lambda: args.func(args))
     except KeyboardInterrupt:
         return 130
 

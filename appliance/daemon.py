@@ -7,8 +7,7 @@ import logging
 import signal
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.registry import kind as device_kind
@@ -19,10 +18,12 @@ from appliance.common.time import iso_utc, utc_now
 from appliance.config import Config, DeviceEntry
 from appliance.devices import DeviceRunner, InputGate
 from appliance.ingest import Ingest
+from appliance.desk import Desk
 from appliance.floor import Floor
 from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
+from appliance.ops.fdstore import FdStore
 from appliance.store.retention import RetentionSchedule
 from appliance.common.tasks import TaskGroup
 
@@ -37,10 +38,11 @@ class Daemon:
     """One per site. `await run()` until `stop()`; `status()` for the CLI, demo and metrics."""
 
     def __init__(self, config: Config, *, notifier=None, clock: Callable[[], float] = time.monotonic,
-                 wallclock: Callable[[], datetime] = utc_now):
+                 wallclock: Callable[[], datetime] = utc_now, stored_fds: Sequence[tuple[str, int]] = ()):
         self.config = config
         self.site_id = config.site.id
         self.notifier = notifier
+        self.fdstore = FdStore(notifier, stored_fds)   # descriptors kept across restarts (ops/fdstore.py)
         self._clock, self._wallclock = clock, wallclock
         self.writer: StoreWriter | None = None
         self.tracker = CallTracker(self.site_id)
@@ -48,6 +50,8 @@ class Daemon:
         self.runners: dict[str, DeviceRunner] = {}
         self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
                            clock=clock, wallclock=wallclock)
+        self.desk = Desk(config, line_driver=self._ready_line, store_factory=lambda: self._store(),
+                         wallclock=wallclock, clock=clock)
         self.sync = None
         self.uploads = None
         self.retention = RetentionSchedule(config.store.cdr_retention_days, clock)
@@ -79,14 +83,16 @@ class Daemon:
                              device_info=self.device_info, pause_inputs=self._set_paused,
                              count_error=self._count_error, on_durable=self._durable,
                              release=self._release, wallclock=self._wallclock,
-                             on_records=self.floor.records_finished, finish=self._finish_records)
+                             on_records=self.floor.records_finished, finish=self.desk.finish)
         restored = await asyncio.to_thread(self._with_store, self.floor.restore, 0)
         if restored:
             log.info("queue statistics: %d record(s) of yesterday and today re-read from the store", restored)
         self._install_signals()
         try:
             await self._start_devices()
-            self._start_agents()
+            self.desk.start(self._loop, self.floor, self._complete_records)
+            self.floor.change_listeners.append(self.desk.changes)
+            await self._recover_recorded_calls()
             self.floor.start(self._loop, self.tasks)
             self._start_sync()
             self._start_uploads()
@@ -159,7 +165,8 @@ class Daemon:
     async def _start_control(self) -> None:
         from appliance.ops.control import ControlServer
         path = self.config.control_socket
-        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands()})
+        self.control = ControlServer(path, {"status": self.status, **self.keeper.commands(),
+                                            **self.desk.commands()})
         try:
             await self.control.start()
         except (OSError, RuntimeError) as exc:
@@ -195,6 +202,9 @@ class Daemon:
             self.notifier.stopping()
         for runner in self.runners.values():
             runner.close()
+        await self.desk.close()
+        if self.floor.agents is not None:
+            self.floor.agents.close()
         await self.floor.close()
         if self.control is not None:
             await self.control.close()
@@ -227,6 +237,7 @@ class Daemon:
                 if legs:
                     self.tracker.seed_open_legs(entry.name, legs)
             self._add_runner(entry, self._on_events, on_down=self._device_down)
+        self._keep_descriptors()
         for runner in self.runners.values():
             if self.gate.held:
                 runner.pause()       # degraded from the start: the devices are not read
@@ -249,6 +260,12 @@ class Daemon:
         self.runners[entry.name] = runner
         return runner
 
+    def _keep_descriptors(self) -> None:
+        """systemd's fd store: each device takes back what was kept for it and keeps what it opens."""
+        for name, runner in self.runners.items():
+            runner.keep_descriptors(self.fdstore.take(name), self.fdstore.update)
+        self.fdstore.discard_unclaimed()
+
     def _open_legs(self, source: str) -> dict:
         """Leg counts of PBX calls still open (last leg not seen) in the last two days."""
         since = iso_utc(self._wallclock() - timedelta(days=2), 6)
@@ -269,21 +286,18 @@ class Daemon:
         self.ingest.on_events(name, events, mark)
         if self.device_info[name].role == "line":
             self.floor.calls_changed()
-            if self.floor.agents is not None:
-                self.floor.agents.line_events(name, events)
+            self.desk.line_events(name, events)
 
-    def _finish_records(self, records: list) -> list:
-        return self.floor.agents.finish(records) if self.floor.agents is not None else records
+    def _complete_records(self, records: list, after=None) -> None:
+        """Records the desk finished after their recording closed: stored as they are."""
+        self.ingest.submit(records, [], complete=True, after=after)
 
-    def _start_agents(self) -> None:
-        headsets = [d.settings for d in self.config.devices if device_kind(d.kind).role == "headset"]
-        if not headsets:
-            return
-        from appliance.agents.service import AgentsService
-        agents = AgentsService(headsets, wrap_up_s_for_queue=lambda q: self.config.queue_settings(q).wrap_up_s,
-                               line_driver=self._ready_line, wallclock=self._wallclock, clock=self._clock)
-        self.floor.attach_agents(agents)
-        agents.start(self._loop)
+    async def _recover_recorded_calls(self) -> None:
+        records, keys = await asyncio.to_thread(self._with_store, self.desk.recover, ([], []))
+        if records:
+            self.ingest.submit(records, [], complete=True,
+                               after=lambda: self.tasks.start(asyncio.to_thread(self.desk.forget, keys),
+                                                              "forget-open-calls"))
 
     def _ready_line(self, name: str):
         runner = self.runners.get(name)
@@ -339,8 +353,10 @@ class Daemon:
             for runner in self.runners.values():
                 runner.poll(now)
             self.floor.tick(now)
+            self.desk.tick()
             if self.retention.take():
-                self.tasks.start(self._retain(), "retention")
+                self.tasks.start(self.retention.run_off_loop(self._with_store, self._wallclock().timestamp(),
+                                                             stopping=self._stop.is_set), "retention")
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -373,22 +389,9 @@ class Daemon:
             return
         from appliance.sync.uploads import UploadClient
         self.uploads = UploadClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id,
-                                    Path(self.config.site.data_dir) / "recordings",
+                                    self.desk.recordings,
                                     keep_after_upload_s=self.config.recording.keep_after_upload_s)
         self.tasks.start(self.uploads.run(), "uploads")
-
-    async def _retain(self) -> None:
-        """One retention pass on a thread, in short batches with pauses that let the store writer in."""
-        def between() -> bool:
-            time.sleep(0.05)
-            return not self._stop.is_set()
-        try:
-            await asyncio.to_thread(self._with_store, lambda store: self.retention.run(
-                store, self._wallclock().timestamp(), between))
-        except Exception as exc:      # noqa: BLE001 - a busy or full disk: said, and tried again next time
-            log.warning("retention pass failed: %s: %s", type(exc).__name__, exc)
-        finally:
-            self.retention.finished()
 
     # ---- status -----------------------------------------------------------------------
 

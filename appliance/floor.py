@@ -39,6 +39,7 @@ class Floor:
         self.wallboards = None
         self.live = None
         self.agents = None                              # appliance.agents.service.AgentsService
+        self.change_listeners: list[Callable[[list[CallChange]], None]] = []
         self._finished: list = []
 
     # ---- start and stop --------------------------------------------------------------------
@@ -61,8 +62,6 @@ class Floor:
         self.stats.subscribe(self._stats_changed)
 
     async def close(self) -> None:
-        if self.agents is not None:
-            self.agents.close()
         if self.wallboards is not None:
             self.wallboards.close()
         if self.live is not None:
@@ -100,6 +99,8 @@ class Floor:
     def publish(self, changes: list[CallChange]) -> None:
         if changes:
             self.stats.live_changed()
+            for listener in self.change_listeners:
+                listener(changes)
         if self.live is not None:
             for change in changes:
                 self.live.call(call_event(change))
@@ -161,6 +162,4 @@ class Floor:
             out["wallboards"] = self.wallboards.status()
         if self.live is not None:
             out["live_events"] = self.live.status()
-        if self.agents is not None:
-            out.update(self.agents.status())
         return out

@@ -112,13 +112,18 @@ class Ingest:
                 log.warning("%s: %d more unparseable input line(s) kept in rejected_raw in the last %g s",
                             key, suppressed, self._bursts.window_s)
 
-    def submit(self, records: list, rejected: list, mark: tuple | None = None) -> None:
-        if records:
+    def submit(self, records: list, rejected: list, mark: tuple | None = None, *, complete: bool = False,
+               after: Callable[[], None] | None = None) -> None:
+        """Records (and unparseable input) to the store. `complete`: the agents and the recorder
+        already finished these records. `after()` runs on the loop once they are durable."""
+        if records and not complete:
             records = self._finish(records)
         self.calls_finished += len(records)
         if records:
             self._on_records(records)
-        marks = (mark,) if mark is not None else ()
+        marks = ((mark,) if mark is not None else ()) + ((after,) if after is not None else ())
+        if not records and not rejected and not marks:
+            return
         if self._held or not self._try_submit(records, rejected, marks):
             self._held.append((records, rejected, marks))
             if len(self._held) == 1:
@@ -164,6 +169,9 @@ class Ingest:
     def _durable(self, n: int, marks: tuple) -> None:
         self.records_durable += n
         for token in marks:
-            self._ready(token)
+            if callable(token):
+                token()
+            else:
+                self._ready(token)
         if n:
             self._on_durable(n)

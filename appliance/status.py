@@ -11,7 +11,12 @@ def site_status(d) -> dict:
     """Every component's state as plain values, read on the loop (the control socket, metrics, demo)."""
     now = d._clock()
     devices = []
-    for runner in d.runners.values():
+    runners = list(d.runners.values())
+    if d.floor.agents is not None:
+        runners += list(d.floor.agents.runners.values())
+    if d.floor.wallboards is not None:
+        runners += d.floor.wallboards.runners
+    for runner in runners:
         item = runner.state.as_dict(now)
         peers = runner.driver.status().get("peers")
         if peers is not None:
@@ -33,6 +38,7 @@ def site_status(d) -> dict:
         "last_selftest": d.last_selftest,
         "tasks": d.tasks.status(),
         **d.floor.status(),
+        **d.desk.status(),
     }
     if d.sync is not None:
         out["central"] = d.sync.status()

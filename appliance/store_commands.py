@@ -78,9 +78,7 @@ def cmd_outbox_export(args) -> int:
         with _reading(cfg) as store:
             for row in store.export(args.what):
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except BrokenPipeError:
-        pass
-    except StoreError as exc:
+    except StoreError as exc:       # a closed pipe (`| head`) is appliance.cli's to end quietly
         return _fail("outbox export", str(exc))
     return 0
 

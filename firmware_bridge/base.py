@@ -10,6 +10,9 @@ the CLI can all use it without an event loop of their own. Its life:
     events += driver.poll(now)             # about once a second: deadlines, periodic requests
     driver.close()                         # idempotent; after DeviceGone the owner closes, then reopens
 
+Across a restart of the process (systemd's file-descriptor store): `descriptors()` names what is
+worth keeping open, and `adopt(fds)` before `open()` hands the same descriptors to the next process.
+
 Not open: `fileno()`, `read_events()`, `write()` and `poll()` raise `NotOpen` (a DeviceError), the
 one behaviour every driver shares. `filenos()` is then empty and `is_open` False.
 """
@@ -41,6 +44,7 @@ class Driver(abc.ABC):
         self.name = name            # the device's name from the config: every log line carries it
         self.target = target        # port path, URL or listen address, for the technician
         self._open = False
+        self._adopt: dict[str, int] = {}   # descriptors kept across a restart, for the next open()
 
     # ---- life --------------------------------------------------------------------------
 
@@ -48,7 +52,15 @@ class Driver(abc.ABC):
         """Open the port. Opening an open driver reopens it (re-initialises the device)."""
         if self._open:
             self.close()
-        self._open_port()
+        try:
+            self._open_port()
+        finally:
+            for fd in self._adopt.values():      # kept descriptors the driver did not take
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._adopt = {}
         self._open = True
 
     def close(self) -> None:
@@ -120,6 +132,23 @@ class Driver(abc.ABC):
     def release(self, mark: object) -> None:
         """Everything up to `mark` is durable: the driver may drop it from the device's buffer."""
 
+    # ---- restarts ----------------------------------------------------------------------------
+
+    def descriptors(self) -> dict[str, int]:
+        """Open descriptors worth keeping across a restart of the process, by names stable for as
+        long as each stays open (a listening socket, each connection, a serial port); {} when closed.
+
+        Kept open by a supervisor (systemd's file-descriptor store) while the process is down, a
+        socket or tty goes on buffering what the device sends, and holds what was not yet consumed.
+        """
+        return self._descriptors() if self._open else {}
+
+    def adopt(self, fds: dict[str, int]) -> None:
+        """Descriptors an earlier process kept, by the names `descriptors()` gave them: the next
+        `open()` takes them over instead of opening afresh. The driver owns them from now on; those
+        it does not take are closed when that `open()` ends."""
+        self._adopt = dict(fds)
+
     # ---- self-tests ----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -154,6 +183,9 @@ class Driver(abc.ABC):
 
     def _poll(self, now: float) -> list[Event]:
         return []
+
+    def _descriptors(self) -> dict[str, int]:
+        return {}
 
 
 def serial_candidates(*patterns: str) -> list[str]:

@@ -1,32 +1,88 @@
-"""Open a serial port the way every driver here needs it: by URL, exclusive, non-blocking."""
+"""Open a serial port the way every driver here needs it: by URL, exclusive, non-blocking; or take over one kept open."""
 from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import select
 import termios
 
 import serial
+import serial.rs485
 
 from .exceptions import DeviceBusy, DeviceGone, DeviceNotFound
 
+log = logging.getLogger("firmware_bridge.serialport")
+
+
+class AdoptedSerial(serial.Serial):
+    """A pyserial port over a tty descriptor that is already open (kept across a restart).
+
+    pyserial can only open a path, and opening the path again would make a new open file
+    description: it would not hold the flock the kept one holds (so it would be refused), and
+    pyserial's open() discards the input buffer, which holds exactly the bytes worth keeping.
+    This configures the kept descriptor as open() would (lock, line settings, DTR/RTS) and keeps
+    the input buffer. If that fails the descriptor stays open: the caller still owns it.
+    """
+
+    def __init__(self, fd: int, port: str, **kw):
+        self._kept_fd = fd
+        super().__init__(port, **kw)      # pyserial opens (here: adopts) when given a port
+
+    def open(self) -> None:
+        if self.is_open:
+            raise serial.SerialException("Port is already open.")
+        self.fd, self._kept_fd = self._kept_fd, None
+        if self.fd is None:
+            raise serial.SerialException(f"{self.portstr}: the kept descriptor was already used")
+        pipes: list[int] = []
+        try:
+            os.set_blocking(self.fd, False)
+            self._reconfigure_port(force_update=True)
+            try:
+                if not self._dsrdtr:
+                    self._update_dtr_state()
+                if not self._rtscts:
+                    self._update_rts_state()
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOTTY):    # a pty has no modem lines
+                    raise
+            for _ in range(2):
+                read_end, write_end = os.pipe()
+                os.set_blocking(read_end, False)
+                pipes += [read_end, write_end]
+        except BaseException:
+            for fd in pipes:
+                os.close(fd)
+            self.fd = None
+            raise
+        self.pipe_abort_read_r, self.pipe_abort_read_w, self.pipe_abort_write_r, self.pipe_abort_write_w = pipes
+        self.is_open = True
+
 
 def open_serial(url: str, *, baudrate: int = 9600, bytesize: int = 8, parity: str = "N",
-                stopbits: float = 1, exclusive: bool = True) -> serial.SerialBase:
+                stopbits: float = 1, exclusive: bool = True, fd: int | None = None) -> serial.SerialBase:
     """Open `url` (a device path or any pyserial URL such as `spy://...`), raising our errors.
 
     Real ports get pyserial's advisory flock plus kernel TIOCEXCL (blocks unprivileged openers).
+    `fd`: the port's descriptor kept across a restart (`kept_port()`), taken over instead of
+    opening the path; what arrived meanwhile is still in its input buffer.
     """
     is_url = "://" in url
     try:
-        return _open(url, is_url, baudrate, bytesize, parity, stopbits, exclusive)
-    except DeviceNotFound as exc:
-        if bytesize == 8 and parity == "N" or not _is_pty(url) or "Invalid argument" not in str(exc):
-            raise
-        # A pseudo-terminal carries 8N1 only: Linux accepts a 7E1 request once, then refuses it
-        # (EINVAL) on later opens. The emulated device sees the same bytes either way.
-        return _open(url, is_url, baudrate, 8, "N", stopbits, exclusive)
+        try:
+            return _open(url, is_url, baudrate, bytesize, parity, stopbits, exclusive, fd)
+        except DeviceNotFound as exc:
+            if bytesize == 8 and parity == "N" or not _is_pty(url) or "Invalid argument" not in str(exc):
+                raise
+            # A pseudo-terminal carries 8N1 only: Linux accepts a 7E1 request once, then refuses it
+            # (EINVAL) on later opens. The emulated device sees the same bytes either way.
+            return _open(url, is_url, baudrate, 8, "N", stopbits, exclusive, fd)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)                 # a kept descriptor that cannot be used: ours to close
+        raise
 
 
 def _is_pty(url: str) -> bool:
@@ -34,9 +90,12 @@ def _is_pty(url: str) -> bool:
 
 
 def _open(url: str, is_url: bool, baudrate: int, bytesize: int, parity: str, stopbits: float,
-          exclusive: bool) -> serial.SerialBase:
+          exclusive: bool, kept: int | None) -> serial.SerialBase:
     try:
-        if is_url:
+        if kept is not None:
+            port = AdoptedSerial(kept, url, baudrate=baudrate, bytesize=bytesize, parity=parity,
+                                 stopbits=stopbits, timeout=0, write_timeout=2, exclusive=exclusive)
+        elif is_url:
             port = serial.serial_for_url(url, baudrate=baudrate, bytesize=bytesize, parity=parity,
                                          stopbits=stopbits, timeout=0, write_timeout=2)
         else:
@@ -64,6 +123,11 @@ def _open(url: str, is_url: bool, baudrate: int, bytesize: int, parity: str, sto
     return port
 
 
+def kept_port(port: serial.SerialBase | None) -> dict[str, int]:
+    """{"port": fd} for a port worth keeping across a restart (a device path, not a URL handler)."""
+    return {"port": port.fd} if _plain(port) and port.fd is not None else {}
+
+
 def read_available(port: serial.SerialBase, limit: int = 65536) -> bytes:
     """Non-blocking read of what is waiting. Raises DeviceGone on EIO or a readable-but-empty port."""
     fd = getattr(port, "fd", None)
@@ -72,7 +136,7 @@ def read_available(port: serial.SerialBase, limit: int = 65536) -> bytes:
         # port that select() calls readable means the device went away.
         if not select.select([fd], [], [], 0)[0]:
             return b""
-        if type(port) is not serial.Serial:
+        if not _plain(port):
             # A URL handler such as spy:// hooks read() to write its wire trace: go through it.
             try:
                 data = port.read(limit)
@@ -121,3 +185,26 @@ def close_serial(port: serial.SerialBase) -> None:
         port.close()
     except OSError:
         pass   # closing a port whose device vanished
+
+
+def _plain(port) -> bool:
+    """A tty opened by path or kept across a restart, not a URL handler that hooks read()."""
+    return type(port) in (serial.Serial, AdoptedSerial)
+
+
+def enable_rs485(port: serial.SerialBase, name: str, target: str) -> str:
+    """Kernel RS-485 direction control (RTS high while sending) on a real serial device; what happened.
+    Skipped on ptys; an adapter without kernel support keeps its own direction control (warned)."""
+    fd = getattr(port, "fd", None)
+    try:
+        if fd is None or os.ttyname(fd).startswith("/dev/pts/"):
+            return "skipped (not a serial device)"
+    except OSError:
+        return "skipped (not a tty)"
+    try:
+        port.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
+    except (ValueError, OSError) as exc:
+        log.warning("%s: kernel RS-485 not available on %s (%s); relying on the adapter's own "
+                    "direction control", name, target, exc)
+        return f"unsupported ({exc})"
+    return "on"

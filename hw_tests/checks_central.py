@@ -8,67 +8,30 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import grpc
-from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from appliance.config import CentralConfig
 from appliance.common.hostport import split_hostport
-from appliance.ops.pki import site_id_from_cert
+from appliance.ops.credentials import check_client_credentials, validity_text
 
 from .result import CheckResult, Finding, Status, combine
 
 HEALTH_SERVICE = "appliance.v1.CdrSync"
-EXPIRY_WARN_DAYS = 30
-
-_RENEW = ("renew it: issue a new site certificate from the site CA (`appliance pki issue-site` "
-          "for the dev PKI, otherwise ask the CRM team), install it as cert_file/key_file and "
-          "`systemctl restart appliance`")
 _REFUSED = ("the central does not accept our client certificate: cert_file must be issued by the "
             "CA the central trusts for sites, for this site, and be in date; ask the CRM team for "
             "a new one")
 
 
 def client_cert_finding(central: CentralConfig, site_id: str, now: datetime) -> Finding:
-    """Is cert_file readable, in date, for this site, and does key_file belong to it?"""
-    try:
-        pem = open(central.cert_file, "rb").read()
-        cert = x509.load_pem_x509_certificate(pem)
-    except OSError as exc:
-        return Finding(Status.FAIL, f"cannot read cert_file {central.cert_file} ({exc.strerror})",
-                       "install the site certificate there, or fix cert_file in [central]")
-    except ValueError:
-        return Finding(Status.FAIL, f"cert_file {central.cert_file} is not a PEM certificate",
-                       "cert_file must be the site certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        ctx.load_verify_locations(central.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        return Finding(Status.FAIL, f"cannot load ca_file {central.ca_file} ({exc})",
-                       "ca_file must be the CA certificate (PEM) that issued the central's certificate")
-    try:
-        ctx.load_cert_chain(central.cert_file, central.key_file)
-    except (OSError, ssl.SSLError) as exc:
-        return Finding(Status.FAIL, f"key_file {central.key_file} does not fit cert_file ({exc})",
-                       "install the key that was issued together with the certificate as key_file")
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    if now < start:
-        return Finding(Status.FAIL, f"client certificate not valid before {start:%Y-%m-%d %H:%M} UTC",
-                       "check this box's clock first (see the clock check); if it is right, the "
-                       "certificate was issued with wrong dates: " + _RENEW)
-    if now >= end:
-        return Finding(Status.FAIL, f"client certificate expired on {end:%Y-%m-%d}", _RENEW)
-    days = (end - now).days
-    try:
-        cert_site = site_id_from_cert(pem)
-    except ValueError:
-        cert_site = ""
-    if cert_site != site_id:
-        return Finding(Status.FAIL, f"client certificate is for site {cert_site!r}, config says {site_id!r}",
-                       "install this site's certificate as cert_file, or fix site.id")
-    text = f"client cert valid {days} more day(s) (until {end:%Y-%m-%d})"
-    if days < EXPIRY_WARN_DAYS:
-        return Finding(Status.WARN, text, _RENEW)
-    return Finding(Status.PASS, text)
+    """Is cert_file readable, in date, for this site, key_file its key and private to its owner?"""
+    report = check_client_credentials(ca_file=central.ca_file, cert_file=central.cert_file,
+                                      key_file=central.key_file, site_id=site_id, now=now)
+    problems = report.fatal or report.problems
+    if problems:
+        status = Status.FAIL if report.fatal else Status.WARN
+        return Finding(status, "; ".join(p.message for p in problems),
+                       "; ".join(dict.fromkeys(p.fix for p in problems)))
+    return Finding(Status.PASS, validity_text(report.not_after, now))
 
 
 def _connect(host: str, port: int, timeout_s: float) -> tuple[socket.socket | None, Finding]:

@@ -74,10 +74,27 @@ def all_checks(cfg: Config, env: Environment = Environment(), loopback: str | No
                                     timeout_s=env.network_timeout_s, now=env.utcnow),
                             timeout_s=4 * env.network_timeout_s, timeout_hint=_CENTRAL_HINT))
     checks += [c for c in (_device_check(cfg, dev, env) for dev in cfg.devices) if c is not None]
+    checks += _audio_checks(cfg)
     if loopback:
         checks.append(Check("loopback", partial(check_loopback, loopback), timeout_s=5.0,
                             timeout_hint="the port stalls: unplug and replug its adapter"))
     return checks
+
+
+def _audio_checks(cfg: Config) -> list[Check]:
+    """audio:<device> for every line and headset with an audio PCM; recording when any has one."""
+    from .checks_audio import check_audio
+    from .checks_recording import check_recording
+    out = []
+    for dev in cfg.devices:
+        s = dev.settings
+        if getattr(s, "audio", ""):
+            out.append(Check(f"audio:{s.name}", partial(check_audio, s.name, s.audio, s.audio_rate,
+                                                        paced=s.audio_paced), timeout_s=10.0,
+                             timeout_hint="the audio device does not deliver sound: unplug and replug it"))
+    if out:
+        out.append(Check("recording", partial(check_recording, cfg.recording, cfg.site.data_dir), timeout_s=5.0))
+    return out
 
 
 def select_checks(checks: list[Check], only: tuple[str, ...] | list[str]) -> list[Check]:

@@ -28,9 +28,14 @@ def is_url(port: str) -> bool:
     return "://" in port
 
 
+DAEMON_COMMANDS = ("run", "demo")     # `appliance demo` runs the daemon in its own process
+
+
 def is_daemon_cmdline(args: list[str]) -> bool:
-    """`appliance run ...`, `/opt/appliance/venv/bin/appliance run`, `python -m appliance run`."""
-    return any(os.path.basename(arg) == "appliance" and nxt == "run" for arg, nxt in zip(args, args[1:]))
+    """`appliance run ...`, `/opt/appliance/venv/bin/appliance run`, `python -m appliance run`,
+    and the same with `demo`, whose process is the daemon (with its emulated devices)."""
+    return any(os.path.basename(arg) == "appliance" and nxt in DAEMON_COMMANDS
+               for arg, nxt in zip(args, args[1:]))
 
 
 def _fdinfo(pid: int, fd: str) -> str:

@@ -43,6 +43,7 @@ class AgentsService:
         self.on_agent: Callable[[AgentChanged], None] = lambda change: None
         self.on_call: Callable[[str, str, str, str], None] = lambda key, kind, agent, headset: None
         self.on_mute: Callable[[str, bool], None] = lambda key, muted: None
+        self.on_button: Callable[[str, str, str], None] = lambda headset, button, call_key: None
         self.actions_done = 0
 
     def start(self, loop) -> None:
@@ -66,8 +67,13 @@ class AgentsService:
     def _headset_events(self, name: str, events: list, mark) -> None:
         now = self._now()
         for event in events:
+            if isinstance(event, HeadsetButton):
+                self.on_button(name, event.button, self._call_of(name))
             if isinstance(event, _HEADSET_EVENTS):
                 self._do(self.machine.headset_event(name, event, now))
+
+    def _call_of(self, headset: str) -> str:
+        return next((a.get("call_key") or "" for a in self.machine.list() if a.get("headset") == headset), "")
 
     def _up(self, name: str) -> None:
         self._do(self.machine.headset_up(name, self._now()))
@@ -114,6 +120,10 @@ class AgentsService:
         self._do(self.machine.tick(self._now()))
 
     # ---- carrying out ------------------------------------------------------------------------
+
+    def do(self, actions: list) -> None:
+        """Carry out what the machine decided (for inputs that come from elsewhere: the control socket)."""
+        self._do(actions)
 
     def _do(self, actions: list) -> None:
         for action in actions:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from appliance.common.files import replace_durably
+
 from .age import AgeError, AgeReader, Identity
 from .segment_meta import SAMPLE_BYTES, SegmentMeta
 
@@ -99,7 +101,7 @@ def decrypt_segments(paths: Sequence[Path], identities: Sequence[Identity], out:
                 _write_wav(f, readers, result)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, out)
+            replace_durably(tmp, out)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from appliance.calls.record import RecordingSegment
+from appliance.common.files import fsync_dir
 from .age import AgeError, AgeKeyError, AgeWriter, Recipient
 from .segment_meta import PART_SUFFIX, SAMPLE_BYTES, SegmentMeta, inspect
 
@@ -39,14 +40,6 @@ def segment_name(call_key: str, index: int) -> str:
     """File name of a closed segment: safe characters of the call key, a short hash of it, the index."""
     safe = _UNSAFE.sub("_", call_key).strip("_")[:64] or "call"
     return f"{safe}-{hashlib.sha256(call_key.encode('utf-8')).hexdigest()[:8]}.{index:04d}{SUFFIX}"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -166,7 +159,7 @@ class SegmentWriter:
             self._fail(exc, _on_disk(path, index, self._frames))
         self._open = _Open(index, path, file, writer, self._frames)
         if self._fsync:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def _finish(self) -> None:
         seg = self._open
@@ -177,7 +170,7 @@ class SegmentWriter:
             raise FileExistsError(f"{name} already exists")
         os.rename(seg.path, self.directory / name)
         if self._fsync:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._done.append(RecordingSegment(seg.index, name, seg.writer.sha256, seg.writer.ciphertext_bytes,
                                            seg.first_sample, seg.frames, True))
         self._open = None

@@ -165,7 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("files", nargs="+", metavar="IN")
         p.add_argument("--out", required=True, metavar="OUT.wav")
         p.set_defaults(func=lambda args, s=salvage: _cmd_decrypt(args, s))
+    for name, pause, text in (("pause", True, "PCI pause: write the call's recording as silence until resumed"),
+                              ("resume", False, "end a PCI pause")):
+        p = rsub.add_parser(name, help=text + " (asks the running daemon; who and when are kept)")
+        p.add_argument("--call", required=True, metavar="KEY", help="the call's key (appliance status lists them)")
+        p.add_argument("--config", default="/etc/appliance/appliance.toml", metavar="FILE")
+        p.set_defaults(func=lambda args, x=pause: _pause(args, x))
     return parser
+
+
+def _pause(args, pause: bool) -> int:
+    from appliance.desk_commands import cmd_recording_pause
+    return cmd_recording_pause(args, pause)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""`appliance central serve|dump|events`: run the reference central, print what it stored, follow live events."""
+"""`appliance central serve|dump|events|stats`: run the reference central, print what it stored, follow live
+events, recompute a site's queue figures."""
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,15 @@ import sys
 log = logging.getLogger("appliance.central")
 
 EXIT_USAGE = 2
-USAGE = "usage: appliance central {serve,dump,events} ...  (COMMAND --help for options)"
+USAGE = "usage: appliance central {serve,dump,events,stats} ...  (COMMAND --help for options)"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from appliance.central.dump import dump_main
     from appliance.central.events_cli import events_main
-    commands = {"serve": serve_main, "dump": dump_main, "events": events_main}
+    from appliance.central.stats_cli import stats_main
+    commands = {"serve": serve_main, "dump": dump_main, "events": events_main, "stats": stats_main}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from appliance.ops.pki import SITE_ID_PATTERN
+from appliance.common.files import fsync_dir, replace_durably
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _KEY_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -45,14 +46,6 @@ def segment_path(base: Path, site_id: str, call_key: str, name: str) -> tuple[Pa
     return path, relative
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class PartialSegment:
     """The partial file of one segment being uploaded, locked against a second upload of the same segment
     (another stream of this or another replica: flock works on a directory every replica mounts)."""
@@ -72,7 +65,7 @@ class PartialSegment:
             os.close(fd)
             return None
         self._fd = fd
-        _fsync_dir(self.partial.parent)
+        fsync_dir(self.partial.parent)
         os.fsync(fd)
         return os.fstat(fd).st_size
 
@@ -94,8 +87,7 @@ class PartialSegment:
 
     def finish(self) -> None:
         """Rename to the final name (durably); the lock goes with the descriptor on close()."""
-        os.replace(self.partial, self.final)
-        _fsync_dir(self.final.parent)
+        replace_durably(self.partial, self.final)
 
     def discard(self) -> None:
         self.partial.unlink(missing_ok=True)

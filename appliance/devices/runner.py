@@ -1,8 +1,9 @@
-"""Put one firmware_bridge driver on the event loop: read when readable, reconnect with back-off, UP/DOWN."""
+"""Put one firmware_bridge driver on the event loop: read when readable, reconnect with back-off, UP/DOWN, kept descriptors."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -13,6 +14,7 @@ from firmware_bridge.exceptions import DeviceError, DeviceGone
 from appliance.common.backoff import Backoff
 
 EventSink = Callable[[str, list, object], None]   # (device name, events, the driver's mark or None)
+KeptChange = Callable[[str, dict, list], None]     # (device name, {local name: fd} opened, [local name] closed)
 
 
 @dataclass
@@ -64,11 +66,31 @@ class DeviceRunner:
         self._readers: set[int] = set()
         self._closed = False
         self._paused = False
+        self._on_kept: KeptChange | None = None
+        self._kept: dict[str, tuple[int, int, int]] = {}   # local name -> (fd, st_dev, st_ino) last reported
         self.log = logging.getLogger(f"appliance.device.{driver.name}")
 
     @property
     def name(self) -> str:
         return self.driver.name
+
+    def keep_descriptors(self, adopted: dict[str, int], on_change: KeptChange) -> None:
+        """Before start(): hand the driver the descriptors kept for it across a restart, and report
+        every descriptor it opens or closes from now on to `on_change` (the fd store follows).
+        Closing at shutdown is not reported: what is kept then survives a restart too."""
+        self.driver.adopt(adopted)
+        self._kept = {name: _identity(fd) for name, fd in adopted.items()}
+        self._on_kept = on_change
+
+    def _sync_kept(self) -> None:
+        if self._on_kept is None:
+            return
+        now = {name: _identity(fd) for name, fd in self.driver.descriptors().items()}
+        added = {name: ident[0] for name, ident in now.items() if self._kept.get(name) != ident}
+        removed = [name for name, ident in self._kept.items() if now.get(name) != ident]
+        self._kept = now
+        if added or removed:
+            self._on_kept(self.name, added, removed)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -83,12 +105,15 @@ class DeviceRunner:
             self.driver.open()
         except DeviceError as exc:
             self.driver.close()
+            self._sync_kept()
             self._went_down(str(exc), opening=True)
             return
         except OSError as exc:
             self.driver.close()
+            self._sync_kept()
             self._went_down(f"cannot open: {exc}", opening=True)
             return
+        self._sync_kept()
         self._backoff.reset()
         self.state.up = True
         self.state.since = self._clock()
@@ -122,17 +147,20 @@ class DeviceRunner:
             events = read()
         except DeviceGone as exc:
             self._drop()
+            self._sync_kept()
             self._went_down(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a driver bug must not kill the daemon
             self.log.exception("%s: driver failed, reopening: %s", self.name, exc)
             self._drop()
+            self._sync_kept()
             self._went_down(f"driver error: {exc}")
             return
         mark = self.driver.mark()
         if events:
             self.state.events += len(events)
             self.state.last_event_at = self._clock()
+        self._sync_kept()                         # before the sink: a new connection is kept at once
         if events or mark is not None:
             self._sink(self.name, events, mark)   # the sink releases the mark, in order
         self._sync_readers()
@@ -142,6 +170,7 @@ class DeviceRunner:
         if mark is not None and self.driver.is_open:
             self.driver.release(mark)
             self._sync_readers()
+            self._sync_kept()
 
     def pause(self) -> None:
         """Stop reading (backpressure while the store catches up)."""
@@ -188,3 +217,12 @@ class DeviceRunner:
         else:
             self.driver.close()
         self.state.up = False
+
+
+def _identity(fd: int) -> tuple[int, int, int]:
+    """A descriptor by number and by what it refers to: a number reused for a new socket is a change."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return (fd, -1, -1)
+    return (fd, st.st_dev, st.st_ino)

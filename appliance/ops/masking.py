@@ -1,9 +1,12 @@
-"""Mask phone numbers for logs: keep the last 4 digits. Stored records are never masked."""
+"""Mask phone numbers for logs: keep the last 4 digits. Stored records and record keys are never masked."""
 from __future__ import annotations
 
 import re
 
-_NUMBER = re.compile(r"\+?\d[\d\-\s]{4,}\d")
+# A run of 6+ digits (spaces, hyphens and a leading + allowed inside) that stands on its own. Digits
+# glued to letters, digits, '/', '.', '-' or '_' belong to something else: a record key
+# ("site-a/pbx1/20260405T093000-3f2a...", "site-a/line1/5d1f..."), a path, an address, a date.
+_NUMBER = re.compile(r"(?<![\w/.\-])\+?\d[\d\-\s]{4,}\d(?![\w/.\-])")
 
 
 def mask_number(number: str) -> str:

@@ -50,14 +50,21 @@ class StatusCollector:
                                       value=central.get("acked_total") or 0)
             yield CounterMetricFamily("appliance_sync_rejected_records", "Records the central rejected (dead letter)",
                                       value=central.get("rejected_total") or 0)
-            yield CounterMetricFamily("appliance_sync_failovers", "Moves to a lower-priority endpoint",
+            yield CounterMetricFamily("appliance_sync_failovers",
+                                      "Moves of delivery to another central because one failed",
                                       value=central.get("failovers") or 0)
-            active = GaugeMetricFamily("appliance_central_active", "1 for the endpoint in use", labels=["endpoint"])
-            if central.get("active_endpoint"):
-                active.add_metric([central["active_endpoint"]], 1.0)
+            # One series per configured endpoint: 1 for the one a session is established with, 0
+            # for the others, so "no central connected" reads as every series at 0.
+            active = GaugeMetricFamily("appliance_central_active",
+                                       "1 for the central a session is established with, else 0",
+                                       labels=["endpoint"])
+            connected = central.get("active_endpoint")
+            for endpoint in central.get("endpoints") or ([connected] if connected else []):
+                active.add_metric([endpoint], 1.0 if endpoint == connected else 0.0)
             yield active
         yield from _upload_metrics(st.get("uploads"))
         yield from _queue_metrics(st.get("stats", {}))
+        yield from _floor_metrics(st)
         yield from _process_metrics()
         yield from _system_metrics()
 
@@ -99,6 +106,34 @@ def _upload_metrics(uploads: dict | None):
                             value=uploads.get("rejected") or 0)
     yield GaugeMetricFamily("appliance_recordings_missing", "Segments whose file is gone before the upload",
                             value=uploads.get("missing") or 0)
+
+
+def _floor_metrics(st: dict):
+    """Agents, live events for screen-pop, and call recordings."""
+    agent = GaugeMetricFamily("appliance_agent_state", "1 for the state each agent is in", labels=["agent", "state"])
+    for a in st.get("agents", []):
+        agent.add_metric([a["name"], a["state"]], 1.0)
+    yield agent
+    live = st.get("live_events")
+    if live:
+        yield CounterMetricFamily("appliance_live_events_sent", "Live events sent to the central", value=live["sent"])
+        yield CounterMetricFamily("appliance_live_events_dropped", "Live events dropped (queue full while connected)",
+                                  value=live["dropped"])
+        if live.get("ack_latency_p99_ms") is not None:
+            yield GaugeMetricFamily("appliance_live_event_ack_p99_seconds", "p99 time from event to the central's ack",
+                                    value=live["ack_latency_p99_ms"] / 1000.0)
+    audio = st.get("audio")
+    if audio:
+        rec = CounterMetricFamily("appliance_recordings", "Recordings by outcome", labels=["status"])
+        for status in ("recorded", "truncated", "not_recorded"):
+            rec.add_metric([status], audio.get(status, 0))
+        yield rec
+        alarm = GaugeMetricFamily("appliance_recording_alarm", "1 while a recording alarm is raised", labels=["kind"])
+        for kind in audio.get("alarms", {}):
+            alarm.add_metric([kind], 1.0)
+        yield alarm
+        yield GaugeMetricFamily("appliance_calls_recording", "Calls being bridged and recorded now",
+                                value=len(audio.get("calls", {})))
 
 
 def _queue_metrics(stats: dict):

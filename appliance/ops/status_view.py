@@ -17,8 +17,16 @@ def _age(seconds) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+class _PipeConsole(Console):
+    """rich ends the process with exit 1 when the reader of a pipe leaves; hand the BrokenPipeError
+    on instead, so `appliance status | head` ends like every other command (appliance.cli)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def render_status(st: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _PipeConsole()
     console.print(f"[bold]site {st['site_id']}[/]  up {_age(st['uptime_s'])}  "
                   f"calls in progress: {st.get('calls_in_progress')}  records stored since start: "
                   f"{st['records_durable']}  unparseable input kept: {st['protocol_errors']}")
@@ -33,7 +41,10 @@ def render_status(st: dict, console: Console | None = None) -> None:
     console.print(devices)
     central = st.get("central")
     if central:
-        console.print(f"central: [bold]{central.get('active_endpoint') or 'none'}[/]  backlog "
+        active = central.get("active_endpoint")
+        trying = "" if active or not central.get("trying_endpoint") else \
+            f" (trying {escape(central['trying_endpoint'])})"
+        console.print(f"central: [bold]{escape(active) if active else 'none'}[/]{trying}  backlog "
                       f"{central.get('backlog')}  oldest unsent {_age(central.get('oldest_unsent_age_s'))}  "
                       f"last ack {central.get('last_ack_at') or '-'}  rejected {central.get('rejected_total')}")
         if central.get("last_error"):

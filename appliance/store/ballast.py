@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from appliance.common.files import replace_durably
+
 log = logging.getLogger("appliance.store")
 
 BALLAST_NAME = "appliance.ballast"
@@ -65,7 +67,7 @@ class Ballast:
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        os.replace(tmp, self.path)
+        replace_durably(tmp, self.path)
 
     def status(self) -> dict:
         return {"path": str(self.path), "bytes": self.size, "present": self.present}

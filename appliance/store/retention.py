@@ -1,7 +1,9 @@
 """Retention: delete delivered call records older than the configured days, in small batches, never reusing an id."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -97,6 +99,21 @@ class RetentionSchedule:
             log.info("retention: deleted %d delivered record(s) older than %g days (%d old one(s) kept: "
                      "undelivered, dead-lettered or recording not uploaded)", result.deleted, self.days, result.kept)
         return result
+
+    async def run_off_loop(self, with_store, now_epoch: float, *, stopping: Callable[[], bool],
+                           pause_s: float = 0.05) -> None:
+        """The daemon's pass (after take()): on a thread, with `with_store(fn)` giving a store of its own,
+        pausing `pause_s` between batches so the store writer gets the database; ends early when
+        `stopping()`. A failure (a busy or full disk) is logged and tried again at the next pass."""
+        def between() -> bool:
+            time.sleep(pause_s)
+            return not stopping()
+        try:
+            await asyncio.to_thread(with_store, lambda store: self.run(store, now_epoch, between))
+        except Exception as exc:      # noqa: BLE001 - said, and tried again next time
+            log.warning("retention pass failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self.finished()
 
     def status(self) -> dict:
         r = self.last_result

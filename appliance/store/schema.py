@@ -87,7 +87,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             acknowledged_at REAL
         )""",
     ),
-    # 8 (the uploads branch; kept last, renumbered when merged after 6 and 7): which recording segments
+    # 6: recorded calls in progress, so a crash still leaves their (interrupted) record
+    (
+        """CREATE TABLE open_call (
+            key TEXT PRIMARY KEY,
+            record_json TEXT NOT NULL,
+            saved_at REAL NOT NULL
+        )""",
+    ),
+    # 8 (the uploads branch: kept last, so version 7 until the lead's 7 lands): which recording segments
     # the central has (or refused for good), found through an index of the records that carry a recording
     (
         """CREATE TABLE upload (

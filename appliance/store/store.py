@@ -13,6 +13,7 @@ from appliance.store import files
 from appliance.store.errors import NoDatabase, StoreError, is_corruption
 from appliance.store.files import CACHE_KIB, DB_NAME
 from appliance.store.inspect import InspectionMixin
+from appliance.store.open_calls import OpenCallsMixin
 from appliance.store.records import AddResult, RecordsMixin, RejectedRaw
 from appliance.store.rows import iso
 from appliance.store.schema import migrate
@@ -22,7 +23,7 @@ log = logging.getLogger("appliance.store")
 __all__ = ["CACHE_KIB", "DB_NAME", "AddResult", "NoDatabase", "RejectedRaw", "Store", "StoreError"]
 
 
-class Store(RecordsMixin, InspectionMixin):
+class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
     """One SQLite connection on `data_dir/appliance.db`, used by the thread that made it.
 
     Each thread opens its own Store on the same directory (WAL lets readers and one writer share

@@ -34,6 +34,7 @@ SYNC_METHOD = "/appliance.v1.CdrSync/Sync"
 _SESSION_STABLE_S = 5.0         # a session that lived this long counts as productive even without acks
 _HEARTBEAT_S = 0.5
 _STORE_STUCK_S = 2.0            # a store job running longer than this stops last_progress
+_USES_STORE = (StoreWork.prepare_batch, StoreWork.apply_acks)   # their success proves the store works
 
 
 class LocalFailure(Exception):
@@ -87,7 +88,9 @@ class SyncClient:
         self.wake_event: asyncio.Event | None = None
         self._session: Session | None = None
         self._next_batch_id = 1
-        self._logged_errors: dict[str, str] = {}     # endpoint -> last error logged for it
+        self._logged_errors: dict[str, str] = {}     # endpoint (or "store") -> last error logged for it
+        self._error_where = ""                       # what last_error is about: an endpoint or "store"
+        self._announced: str | None = None           # endpoint whose "connected" line stands
         self._retrying_quietly = False
         self._bursts = BurstLimiter(window_s=10.0, clock=clock)     # rejects: one line per burst
         # status counters
@@ -145,16 +148,22 @@ class SyncClient:
     def status(self) -> dict:
         """Plain values for the CLI, metrics and the watchdog.
 
-        backlog / oldest_unsent_age_s come from the store (refreshed about once a second);
-        acked_total counts STORED + DUPLICATE; rejected_total includes records we could not encode
-        (unsendable_total); last_progress is monotonic and stops moving when a store thread is stuck.
+        active_endpoint is the central a session is established with, None while none is (then
+        trying_endpoint names the one being tried); backlog / oldest_unsent_age_s come from the
+        store (refreshed about once a second); acked_total counts STORED + DUPLICATE;
+        rejected_total includes records we could not encode (unsendable_total); failovers counts
+        moves to another central, failed_attempts every attempt that failed; last_progress is
+        monotonic and stops moving when a store thread is stuck.
         """
         backlog, oldest = self.storework.backlog
         session = self._session
+        connected = self.connected and session is not None
         return {
             "component": "sync",
-            "active_endpoint": self.selector.active_endpoint,
-            "connected": self.connected,
+            "endpoints": list(self.selector.endpoints),
+            "active_endpoint": session.endpoint if connected else None,
+            "trying_endpoint": None if connected else self.selector.active_endpoint,
+            "connected": connected,
             "backlog": backlog,
             "oldest_unsent_age_s": None if oldest is None else round(oldest, 3),
             "in_flight_batches": len(session.inflight) if session else 0,
@@ -169,6 +178,7 @@ class SyncClient:
             "sessions": self.sessions,
             "failovers": self.selector.failovers,
             "failbacks": self.selector.failbacks,
+            "failed_attempts": self.selector.failures,
             "last_error": self.last_error,
             "last_progress": self.last_progress,
         }
@@ -189,15 +199,18 @@ class SyncClient:
                          self.selector.endpoints[outcome.failback_to], self.config.failback_after,
                          endpoint)
                 self.selector.fail_back(outcome.failback_to)
+                self._announced = None
                 continue
             if outcome.productive:
                 self.selector.on_productive()
                 local_failures = 0
             if outcome.local_error:
+                # Our side failed: the central is fine, so its "connected" line still stands.
                 local_failures += 1
                 self._set_error("store", outcome.local_error)
                 await self._sleep(self.selector.backoff.delay(local_failures, self._rand))
                 continue
+            self._announced = None
             self._set_error(endpoint, f"central {endpoint}: {outcome.error}")
             delay = self.selector.on_failure()
             # Say it once per outage, not on every retry of a long one.
@@ -233,13 +246,17 @@ class SyncClient:
             session = Session(endpoint=endpoint, call=call, connected_at=self.clock())
             session.last_response_at = session.connected_at
             await call.write(self._hello)
+            self.sessions += 1
+            self.selector.on_connected()        # counted before status() can show the session
             self._session = session
             self.connected = True
-            self.sessions += 1
-            self.last_error = ""
-            self._logged_errors.clear()
+            self._central_ok()
             self._retrying_quietly = False
-            log.info("connected to central %s", endpoint)
+            if self._announced != endpoint:
+                log.info("connected to central %s", endpoint)
+                self._announced = endpoint
+            else:           # back after our own store failed: the central never went away
+                log.debug("session with central %s re-established", endpoint)
             target = await SessionTasks(self, session, probes).run()
             return _Outcome(failback_to=target, productive=True)
         except LocalFailure as exc:
@@ -310,9 +327,22 @@ class SyncClient:
     def _set_error(self, where: str, message: str) -> None:
         """Record the error for status(); log it only when it changes, not on every retry."""
         self.last_error = message
+        self._error_where = where
         if self._logged_errors.get(where) != message:
             self._logged_errors[where] = message
             log.warning("%s", message)
+
+    def _central_ok(self) -> None:
+        """A session is up: the centrals' errors are over; a store error stands until the store works."""
+        self._logged_errors = {k: v for k, v in self._logged_errors.items() if k == "store"}
+        if self._error_where != "store":
+            self.last_error = self._error_where = ""
+
+    def _store_ok(self) -> None:
+        if self._logged_errors.pop("store", None) is not None:
+            log.info("store: working again")
+        if self._error_where == "store":
+            self.last_error = self._error_where = ""
 
     # ---- store thread -------------------------------------------------------------------
 
@@ -321,9 +351,12 @@ class SyncClient:
         self._store_jobs[id(future)] = self.clock()
         future.add_done_callback(lambda f: self._store_jobs.pop(id(f), None))
         try:
-            return await future
+            result = await future
         except Exception as exc:      # noqa: BLE001 - sqlite3, disk, a broken factory: all ours
             raise LocalFailure(f"store: {type(exc).__name__}: {exc}") from exc
+        if getattr(fn, "__func__", None) in _USES_STORE:
+            self._store_ok()          # a job that always reads or writes the store went through
+        return result
 
 
     async def in_reader(self, fn, *args):

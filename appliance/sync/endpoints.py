@@ -14,6 +14,12 @@ class EndpointSelector:
     whole round of endpoints has failed does it wait (BackoffPolicy). While on a lower-priority
     endpoint, the client probes the higher ones; once one has been continuously healthy for
     `failback_after_s`, `failback_target()` names it. Nothing here sleeps or reads a real clock.
+
+    `failovers` counts the times delivery moved to another central because one failed: it goes up
+    when a session is established (`on_connected`) on an endpoint other than the one the last
+    session used (the primary before any session). Retrying the same endpoint, however often, and
+    the rounds of an outage in which nothing connects, are not failovers. `failures` counts every
+    failed attempt; `failbacks` the returns made by `fail_back()`.
     """
 
     def __init__(self, endpoints: tuple[str, ...], *, failback_after_s: float = 30.0,
@@ -29,10 +35,21 @@ class EndpointSelector:
         self._healthy_since: dict[int, float] = {}
         self.failovers = 0
         self.failbacks = 0
+        self.failures = 0
+        self._last_connected: int | None = None     # endpoint of the last established session
+        self._failing_back = False
 
     @property
     def active_endpoint(self) -> str:
         return self.endpoints[self.active]
+
+    def on_connected(self) -> None:
+        """A session is established on the active endpoint."""
+        previous = self.endpoints[0 if self._last_connected is None else self._last_connected]
+        if not self._failing_back and self.active_endpoint != previous:
+            self.failovers += 1
+        self._last_connected = self.active
+        self._failing_back = False
 
     def on_productive(self) -> None:
         """The current session did useful work (connected and acknowledged): forget past failures."""
@@ -45,9 +62,9 @@ class EndpointSelector:
         endpoint has failed in a row.
         """
         self._failures_in_row += 1
-        if len(self.endpoints) > 1:
-            self.active = (self.active + 1) % len(self.endpoints)
-            self.failovers += 1
+        self.failures += 1
+        self._failing_back = False
+        self.active = (self.active + 1) % len(self.endpoints)
         # Health must be continuous *while* on the endpoint we would leave: start over.
         self._healthy_since.clear()
         rounds, rest = divmod(self._failures_in_row, len(self.endpoints))
@@ -82,5 +99,6 @@ class EndpointSelector:
             raise ValueError(f"endpoint {index} is not above the active endpoint {self.active}")
         self.active = index
         self.failbacks += 1
+        self._failing_back = True
         self._failures_in_row = 0
         self._healthy_since.clear()

@@ -154,6 +154,7 @@ class UploadClient:
             "work_looks": work.looks,
             "housekeeping_passes": work.passes,
             "failovers": self.selector.failovers,
+            "failed_attempts": self.selector.failures,
             "last_error": self.last_error,
             "last_problem": self.last_problem,
             "problems": work.problems,
@@ -194,6 +195,7 @@ class UploadClient:
             error = await self.connector.connect(channel, endpoint)
             if error:
                 return _Outcome(error=error)
+            self.selector.on_connected()
             self.connected = True
             self._logged_errors.clear()
             self.last_error = ""

@@ -12,7 +12,7 @@ from typing import Callable
 from ..base import Driver, serial_candidates
 from ..events import CallEnded, CallerId, CommandResult, Event, ProtocolError, Ring
 from ..exceptions import DeviceGone, DeviceTimeout, NotOpen
-from ..serialport import close_serial, open_serial, read_available, write_all
+from ..serialport import close_serial, kept_port, open_serial, read_available, write_all
 from .identity import identify_line
 from .protocol import KINDS, AtCodec, encode_command
 
@@ -104,7 +104,8 @@ class LineDriver(Driver):
 
     def _open_port(self) -> None:
         """Open the port and queue the init sequence. Opening again re-initialises the device."""
-        self._port = open_serial(self.url, baudrate=self.baudrate, exclusive=self._exclusive)
+        self._port = open_serial(self.url, baudrate=self.baudrate, exclusive=self._exclusive,
+                                 fd=self._adopt.pop("port", None))    # kept across a restart
         self._codec = AtCodec(self.kind)
         self._gone, self._gone_error = False, None
         self._init_done, self._init_failed = False, {}
@@ -127,6 +128,9 @@ class LineDriver(Driver):
 
     def _filenos(self) -> list[int]:
         return [self._port.fileno()] if self._port is not None else []
+
+    def _descriptors(self) -> dict[str, int]:
+        return kept_port(self._port)
 
     @property
     def is_open(self) -> bool:

@@ -40,6 +40,7 @@ class GsmModemEmulator(_AtEmulator):
         self.pin_attempts: list[str] = []
         self.rssi = rssi
         self.registration = registration     # +CREG stat: 1 home, 5 roaming, 2 searching, 3 denied
+        self.offered_at: list[float] = []    # time.monotonic() when each incoming call began ringing
         super().__init__(port, thread_name=f"gsm-emulator-{os.path.basename(port.path)}",
                          silent=silent, echo_initially=echo_initially, ring_period=ring_period,
                          time_scale=time_scale, byte_delay=byte_delay, refuse=refuse)
@@ -280,6 +281,7 @@ class GsmModemEmulator(_AtEmulator):
                      spec.unavailable)
         call.leaves_at_answer = spec.leaves_at_answer
         self._call = call
+        self.offered_at.append(time.monotonic())
         still_ringing = lambda: call.state != "incoming"   # noqa: E731
         self._report_clcc(call)
         for ring in range(1, spec.rings + 1):

@@ -43,6 +43,7 @@ class _AtEmulator:
         self._inbuf = bytearray()
         self._interleave: list[str] = []
         self._commands: list[str] = []
+        self.command_times: list[tuple[float, str]] = []   # (time.monotonic() on receipt, line)
         self._idle = threading.Condition()
         self._is_idle = True
         self._stopping = False
@@ -312,6 +313,7 @@ class _AtEmulator:
             text = line.decode("ascii", "replace").strip()
             if text[:2].upper() == "AT":
                 self._commands.append(text)
+                self.command_times.append((time.monotonic(), text))
                 self._execute(text[2:])
 
     def _execute(self, body: str) -> None:

@@ -8,6 +8,7 @@ from ..events import AvayaSmdrRecord, Event, ProtocolError
 from . import LineCodec
 
 MIN_FIELDS = 17          # Call Start .. Park Time; releases add up to 35 and we keep the rest
+MAX_FIELDS = 35          # IP Office R11 (SMDR Record Time is field 35): more is not an SMDR record
 MAX_LINE = 4096          # longest line accepted before it is treated as garbage
 
 _CALL_START = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})")
@@ -46,15 +47,24 @@ def parse_line(line: bytes) -> AvayaSmdrRecord | ProtocolError:
 
     Reasons name the field, never its value: they end up in logs, values may be phone numbers.
     Text is UTF-8; a line that is not valid UTF-8 is read as Latin-1 so no byte is lost [U].
+    A NUL inside the line (IP Office sends NULs only before a record) or more than MAX_FIELDS
+    fields means two records ran together or the line is noise: rejected, never stored as a call.
     """
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         text = line.decode("latin-1")
     f = text.split(",")
+    for index, value in enumerate(f):
+        if "\x00" in value:
+            return ProtocolError(f"NUL byte inside field {index + 1} (IP Office sends NULs only "
+                                 f"before a record)", line)
     if len(f) < MIN_FIELDS:
         return ProtocolError(f"only {len(f)} comma-separated fields (IP Office sends at least "
                              f"{MIN_FIELDS})", line)
+    if len(f) > MAX_FIELDS:
+        return ProtocolError(f"{len(f)} comma-separated fields (IP Office sends at most "
+                             f"{MAX_FIELDS})", line)
     m = _CALL_START.fullmatch(f[0])
     if m is None:
         return ProtocolError("field 1 (Call Start) is not YYYY/MM/DD HH:MM:SS", line)
@@ -90,8 +100,8 @@ def parse_line(line: bytes) -> AvayaSmdrRecord | ProtocolError:
 def encode_record(rec: AvayaSmdrRecord) -> bytes:
     """The CSV line IP Office would send for `rec`, with CR LF.
 
-    Raises ValueError when a text field holds a comma, CR or LF: the format has no quoting, so
-    such a record cannot be sent faithfully.
+    Raises ValueError when a text field holds a comma, CR, LF or NUL (the format has no quoting,
+    so such a record cannot be sent faithfully), or when it would have more than MAX_FIELDS fields.
     """
     c = rec.connected_s
     text = (f"{rec.call_start},{c // 3600:02d}:{c // 60 % 60:02d}:{c % 60:02d},{rec.ring_s},"
@@ -103,6 +113,8 @@ def encode_record(rec: AvayaSmdrRecord) -> bytes:
     if rec.extra:
         text = text + "," + ",".join(rec.extra)
         commas += len(rec.extra)
-    if text.count(",") != commas or "\r" in text or "\n" in text:
-        raise ValueError("an SMDR field contains a comma, CR or LF (IP Office CSV has no quoting)")
+    if text.count(",") != commas or "\r" in text or "\n" in text or "\x00" in text:
+        raise ValueError("an SMDR field contains a comma, CR, LF or NUL (IP Office CSV has no quoting)")
+    if commas + 1 > MAX_FIELDS:
+        raise ValueError(f"{commas + 1} fields: IP Office sends at most {MAX_FIELDS}")
     return text.encode("utf-8") + b"\r\n"

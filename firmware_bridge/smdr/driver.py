@@ -9,7 +9,7 @@ import time
 from ..base import Driver, serial_candidates
 from ..events import Event, ProtocolError
 from ..exceptions import DeviceError, DeviceGone
-from ..serialport import close_serial, open_serial, read_available
+from ..serialport import close_serial, kept_port, open_serial, read_available
 from .panasonic import PanasonicCodec, PanasonicOptions
 
 log = logging.getLogger("firmware_bridge.smdr")
@@ -54,11 +54,13 @@ class PanasonicSerialDriver(Driver):
     # ---- lifetime ------------------------------------------------------------------------
 
     def _open_port(self) -> None:
-        """Open the port; nothing from a previous session carries over."""
-        self._port = open_serial(self.url, **self._settings)
+        """Open the port (or take over the one kept across a restart, with what it buffered meanwhile)."""
+        kept = self._adopt.pop("port", None)
+        self._port = open_serial(self.url, **self._settings, fd=kept)
         self._codec = PanasonicCodec(self.options)    # nothing from a previous session carries over
         self._gone = None
-        log.info("%s: opened %s", self.name, self.url)
+        log.info("%s: %s %s", self.name, "took over the port kept across the restart:" if kept is not None
+                 else "opened", self.url)
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
@@ -69,6 +71,9 @@ class PanasonicSerialDriver(Driver):
     def _filenos(self) -> list[int]:
         """The port's fd for select/add_reader; stays valid after DeviceGone until close()."""
         return [self._port.fileno()] if self._port is not None else []
+
+    def _descriptors(self) -> dict[str, int]:
+        return kept_port(self._port)
 
     # ---- reading -------------------------------------------------------------------------
 

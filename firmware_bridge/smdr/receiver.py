@@ -8,9 +8,14 @@ the kernel's receive buffer, and a supervisor that keeps the descriptors across 
 """
 from __future__ import annotations
 
+import fcntl
+import ipaddress
 import logging
+import os
 import select
 import socket
+import struct
+import termios
 from dataclasses import dataclass, field
 
 from ..base import Driver
@@ -39,14 +44,20 @@ class _Conn:
     def held(self) -> int:
         return self.parsed - self.taken
 
-    def wake_after(self, held: int) -> None:
-        """Readable only once more than `held` bytes wait (or at end of stream): SO_RCVLOWAT.
+    def wake_after_held(self) -> None:
+        """Readable only once new bytes wait beyond the held ones (or at end of stream): SO_RCVLOWAT.
 
         The bytes held back stay in the kernel, so the socket would otherwise look readable
-        all the time and the loop would spin.
+        all the time and the loop would spin. Each peek copies the held bytes again: while whole
+        lines are held (their records not yet durable, so a release will come and lower the mark),
+        wait for as many new bytes (up to READ_CHUNK), or a PBX that writes record by record costs
+        a copy of everything held per record and the receiver falls further behind. A line not yet
+        complete needs one more byte, which may be its end.
         """
+        releasable = self.held - self.codec.pending
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, held + 1))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT,
+                                 self.held + 1 + min(releasable, READ_CHUNK))
         except OSError:
             pass
 
@@ -62,12 +73,10 @@ class AvayaReceiver(Driver):
 
     kind = "avaya-ipo"
 
-    def __init__(self, name: str, target: str, *, consume: bool = False,
-                 adopt: dict[str, socket.socket] | None = None):
+    def __init__(self, name: str, target: str, *, consume: bool = False):
         super().__init__(name, target)
         self.host, self.port = split_hostport(target, port_zero=True)
         self.consume = consume
-        self._adopt = dict(adopt or {})
         self._server: socket.socket | None = None
         self._conns: dict[int, _Conn] = {}
         self._next_conn = 0
@@ -82,7 +91,7 @@ class AvayaReceiver(Driver):
     # ---- hooks ---------------------------------------------------------------------------
 
     def _open_port(self) -> None:
-        server = self._adopt.pop("listen", None)
+        server = self._adopted_listener()
         if server is None:
             server = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
             server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,10 +106,12 @@ class AvayaReceiver(Driver):
         self._server = server
         self.port = server.getsockname()[1]
         log.info("%s: listening on %s:%d", self.name, self.host, self.port)
-        for name in sorted(self._adopt):
-            if name.startswith("conn"):
-                self._add(self._adopt.pop(name))
-        self._adopt.clear()
+        for name in sorted(self._adopt, key=_conn_id):
+            if _conn_id(name) >= 0:
+                self._add(socket.socket(fileno=self._adopt.pop(name)), _conn_id(name))
+        if self._conns:
+            log.info("%s: took over %d PBX connection(s) kept across the restart, %d byte(s) "
+                     "not yet durable waiting in them", self.name, len(self._conns), self._waiting())
 
     def _close_port(self) -> None:
         for conn in self._conns.values():
@@ -149,15 +160,48 @@ class AvayaReceiver(Driver):
             if conn.closing and conn.taken >= conn.parsed:
                 self._drop(cid)
             elif not conn.closing:
-                conn.wake_after(conn.held)
+                conn.wake_after_held()
 
     # ---- the systemd file-descriptor store -------------------------------------------------
 
-    def sockets(self) -> dict[str, socket.socket]:
-        """The listening socket and every open connection by a stable name, for FDSTORE."""
-        out = {} if self._server is None else {"listen": self._server}
-        out.update({f"conn{cid}": c.sock for cid, c in self._conns.items() if not c.closing})
+    def _descriptors(self) -> dict[str, int]:
+        """The listener and every connection, closing ones too: their bytes not yet taken are still
+        in the kernel, and a connection keeps its name (conn<N>) across restarts."""
+        out = {} if self._server is None else {"listen": self._server.fileno()}
+        out.update({f"conn{cid}": c.sock.fileno() for cid, c in self._conns.items()})
         return out
+
+    def _adopted_listener(self) -> socket.socket | None:
+        """The listening socket kept across a restart, if it still listens where the settings say."""
+        fd = self._adopt.pop("listen", None)
+        if fd is None:
+            return None
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            host, port = sock.getsockname()[:2]
+            listening = sock.type == socket.SOCK_STREAM and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        except OSError:
+            host, port, listening = "", 0, False
+        if listening and self.port in (0, port) and _same_host(host, self.host):
+            return sock
+        log.warning("%s: the socket kept across the restart listens on %s:%s, not %s:%s: opening afresh",
+                    self.name, host, port, self.host, self.port)
+        sock.close()
+        return None
+
+    def _waiting(self) -> int:
+        """Bytes waiting in the connections' receive buffers (FIONREAD)."""
+        total = 0
+        for conn in self._conns.values():
+            try:
+                total += struct.unpack("i", fcntl.ioctl(conn.sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+            except OSError:
+                pass
+        return total
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -177,7 +221,9 @@ class AvayaReceiver(Driver):
         self._add(sock)
         log.info("%s: PBX connected from %s", self.name, self._conns[self._next_conn - 1].peer)
 
-    def _add(self, sock: socket.socket) -> None:
+    def _add(self, sock: socket.socket, cid: int | None = None) -> None:
+        """A connection, accepted now or kept across a restart (under the id it had then)."""
+        cid = self._next_conn if cid is None else cid
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
@@ -187,8 +233,9 @@ class AvayaReceiver(Driver):
             peer, rcvbuf = "?", 4 * READ_CHUNK
         # The kernel caps SO_RCVLOWAT at half the buffer: stay well under it so "readable" always
         # means new bytes or the end of the stream.
-        self._conns[self._next_conn] = _Conn(sock, peer, limit=max(READ_CHUNK, rcvbuf // 4))
-        self._next_conn += 1
+        conn = self._conns[cid] = _Conn(sock, peer, limit=max(READ_CHUNK, rcvbuf // 4))
+        conn.wake_after_held()        # a kept socket still has the low-water mark of its last holder
+        self._next_conn = max(self._next_conn, cid + 1)
         self.connections += 1
 
     def _receive(self, item: tuple[int, _Conn]) -> list[Event]:
@@ -207,7 +254,7 @@ class AvayaReceiver(Driver):
             events = conn.codec.feed(data)
             if self.consume:
                 self._take(conn, conn.parsed - conn.codec.pending - conn.taken)
-            conn.wake_after(conn.held)
+            conn.wake_after_held()
             return events
         events = conn.codec.flush()          # a record cut short by the disconnect: kept as rejected raw
         conn.closing = True
@@ -238,3 +285,17 @@ class AvayaReceiver(Driver):
                 "port": self.port, "peers": [c.peer for c in self._conns.values() if not c.closing],
                 "connections": self.connections, "records": self.records, "errors": self.errors,
                 "bytes_not_durable": held}
+
+
+def _conn_id(name: str) -> int:
+    """conn<N> -> N; -1 for any other name."""
+    digits = name[4:] if name.startswith("conn") else ""
+    return int(digits) if digits.isdigit() else -1
+
+
+def _same_host(bound: str, wanted: str) -> bool:
+    """Does a socket bound to `bound` serve the settings' host? Names (not addresses) are trusted."""
+    try:
+        return ipaddress.ip_address(bound) == ipaddress.ip_address(wanted)
+    except ValueError:
+        return True

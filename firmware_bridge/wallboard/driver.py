@@ -19,7 +19,6 @@ rewrites everything anyway.
 from __future__ import annotations
 
 import logging
-import os
 import select
 import time
 from collections import deque
@@ -27,12 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import serial
-import serial.rs485
 
 from ..base import Driver
 from ..events import Event, ProtocolError, SignAck, SignMemoryTable, SignString
 from ..exceptions import DeviceGone
-from ..serialport import close_serial, open_serial, read_available, write_all
+from ..serialport import close_serial, enable_rs485, open_serial, read_available, write_all
 from .alpha import AlphaDecoder, ack_nak, is_read, packet, packet_address, read_memory_table
 from .settings import WallboardSettings, group_by_port
 
@@ -200,7 +198,7 @@ class WallboardDriver(Driver):
         self._inflight, self._backlog = None, []
         self._gone, self._gone_reported = None, False
         self._wire_free_at = 0.0
-        self.rs485_state = self._setup_rs485() if self.rs485 else "off"
+        self.rs485_state = enable_rs485(self._port, self.name, self.target) if self.rs485 else "off"
         log.info("%s: opened %s (%s, ack %s)", self.name, self.target, self._line_text(),
                  "on" if self.ack else "off")
         if self.ack:    # tell every sign to answer; a sign already answering just ACKs this too
@@ -250,22 +248,6 @@ class WallboardDriver(Driver):
         """What the open port is really set to (the configured values while closed)."""
         line = self.line if self._port is None else {k: getattr(self._port, k) for k in self.line}
         return f"{line['baudrate']} {line['bytesize']}{line['parity']}{line['stopbits']:g}"
-
-    def _setup_rs485(self) -> str:
-        fd = getattr(self._port, "fd", None)
-        try:
-            if fd is None or os.ttyname(fd).startswith("/dev/pts/"):
-                return "skipped (not a serial device)"
-        except OSError:
-            return "skipped (not a tty)"
-        try:
-            self._port.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True,
-                                                               rts_level_for_rx=False)
-        except (ValueError, OSError) as exc:
-            log.warning("%s: kernel RS-485 not available on %s (%s); relying on the adapter's own "
-                        "direction control", self.name, self.target, exc)
-            return f"unsupported ({exc})"
-        return "on"
 
     def _wait_readable(self, timeout: float) -> None:
         fds = self._filenos()

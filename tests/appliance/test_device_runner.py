@@ -1,8 +1,9 @@
 """DeviceRunner on a real event loop: a real pty (unplug, replug) and a real TCP listener (taken port,
-peeked bytes held until durable, pause and resume)."""
+peeked bytes held until durable, pause and resume, descriptors reported for the fd store)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from datetime import datetime
 
@@ -140,3 +141,56 @@ def test_a_taken_listen_port_is_retried_and_peeked_bytes_wait_in_the_kernel_unti
 @pytest.mark.parametrize("failures, expected", [(1, 0.02), (2, 0.04), (3, 0.08), (9, 0.08)])
 def test_back_off_doubles_up_to_its_cap(failures, expected):
     assert FAST.delay(failures) == pytest.approx(expected)
+
+
+def test_every_descriptor_opened_or_closed_is_reported_for_the_fd_store_but_not_at_shutdown():
+    port = free_port()
+    records = in_output_order(generate_avaya_calls(3, start=datetime(2026, 3, 1, 9), seed=6))
+    changes: list = []
+
+    async def scenario():
+        sink = Sink()
+        sink.hold = True
+        runner = DeviceRunner("avaya-ipo", AvayaReceiver("ipo", f"127.0.0.1:{port}"), sink, Backoff(FAST))
+        sink.runner = runner
+        runner.keep_descriptors({}, lambda name, added, removed: changes.append((name, sorted(added), removed)))
+        runner.start(asyncio.get_running_loop())
+        try:
+            assert changes == [("ipo", ["listen"], [])]
+            pbx = socket.create_connection(("127.0.0.1", port))
+            pbx.sendall(b"".join(encode_record(r) for r in records))
+            await until(lambda: len(sink.events) == len(records), what="the records")
+            assert changes[-1] == ("ipo", ["conn0"], [])            # kept as soon as it was accepted
+            pbx.close()
+            await until(lambda: runner.driver.status()["peers"] == [], what="the PBX's close seen")
+            assert changes[-1] == ("ipo", ["conn0"], [])            # bytes not durable yet: still kept
+            for mark in sink.marks:
+                runner.release(mark)
+            assert changes[-1] == ("ipo", [], ["conn0"])            # all durable, closed: removed
+            kept = len(changes)
+        finally:
+            runner.close()
+        assert len(changes) == kept                                 # shutdown keeps the listener stored
+
+    asyncio.run(scenario())
+
+
+def test_descriptors_kept_from_before_a_restart_are_taken_over_and_not_stored_again():
+    port = free_port()
+    changes: list = []
+
+    async def scenario():
+        first = AvayaReceiver("ipo", f"127.0.0.1:{port}")
+        first.open()
+        kept = {name: os.dup(fd) for name, fd in first.descriptors().items()}
+        first.close()
+        runner = DeviceRunner("avaya-ipo", AvayaReceiver("ipo", f"127.0.0.1:{port}"), Sink(), Backoff(FAST))
+        runner.keep_descriptors(kept, lambda *change: changes.append(change))
+        runner.start(asyncio.get_running_loop())
+        try:
+            assert runner.state.up and runner.driver.descriptors() == kept
+        finally:
+            runner.close()
+
+    asyncio.run(scenario())
+    assert changes == []

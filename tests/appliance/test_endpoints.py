@@ -29,7 +29,9 @@ def test_a_failure_moves_to_the_next_endpoint_at_once():
     assert sel.active_endpoint == STANDBY
     assert sel.on_failure() == 0.0
     assert sel.active_endpoint == THIRD
-    assert sel.failovers == 2
+    assert (sel.failures, sel.failovers) == (2, 0)      # nothing connected yet: no failover
+    sel.on_connected()
+    assert sel.failovers == 1                           # delivery moved off the primary, once
 
 
 def test_only_a_whole_failed_round_waits_and_the_wait_doubles_up_to_the_cap():
@@ -61,9 +63,48 @@ def test_a_productive_session_resets_the_backoff():
 
 def test_single_endpoint_retries_itself_with_backoff_and_counts_no_failover():
     sel = selector(PRIMARY)
+    sel.on_connected()
     assert [sel.on_failure(), sel.on_failure()] == [0.5, 1.0]
     assert sel.active_endpoint == PRIMARY
+    sel.on_connected()
+    assert (sel.failovers, sel.failures) == (0, 2)
+
+
+def test_an_outage_of_every_central_is_no_failover_until_another_one_takes_over():
+    sel = selector(PRIMARY, STANDBY)
+    sel.on_connected()
+    for _ in range(9):                  # both down: round after round of retries
+        sel.on_failure()
+    assert sel.active_endpoint == STANDBY and sel.failovers == 0
+    sel.on_connected()                  # the standby answers: that is the failover
+    assert sel.failovers == 1
+    sel.on_failure()
+    sel.on_failure()                    # the standby drops, the primary is down, the standby again
+    sel.on_connected()
+    assert sel.failovers == 1           # same central as before: a retry, not a failover
+
+
+def test_the_same_address_listed_twice_is_a_retry_not_a_failover():
+    sel = selector(PRIMARY, PRIMARY)
+    sel.on_connected()
+    sel.on_failure()
+    sel.on_connected()
     assert sel.failovers == 0
+
+
+def test_moving_back_up_because_the_standby_failed_is_a_failover_and_fail_back_is_not():
+    sel = selector(PRIMARY, STANDBY, failback_after_s=5.0)
+    sel.on_failure()
+    sel.on_connected()                                  # on the standby
+    sel.record_probe(0, True, now=0.0)
+    sel.fail_back(sel.failback_target(now=5.0))
+    sel.on_connected()                                  # the planned return
+    assert (sel.failovers, sel.failbacks) == (1, 1)
+    sel.on_failure()
+    sel.on_connected()                                  # primary lost again: standby
+    sel.on_failure()
+    sel.on_connected()                                  # standby lost, primary is back
+    assert (sel.failovers, sel.failbacks) == (3, 1)
 
 
 def test_probes_only_the_endpoints_better_than_the_active_one():

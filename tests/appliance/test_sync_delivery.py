@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from concurrent import futures
@@ -150,11 +151,35 @@ def test_incomplete_response_drops_the_stream_and_the_records_go_to_the_next_cen
                             batch_size=10, poll_interval_s=0.2, failback_after=3600)
         with ClientThread(config, tmp_path / "data") as client:
             wait_for(lambda: store_stats(tmp_path / "data")["pending"] == 0, 10, message="outbox empty")
+            # The store is marked on the store thread before the loop counts the acks: wait for both.
+            wait_for(lambda: client.status()["acked_total"] >= 30, 10, message="acks counted")
             status = client.status()
         assert sorted(central_keys(good)) == keys      # all of them: nothing was taken as acked
     assert status["active_endpoint"] == good.address
     assert status["acked_total"] == 30
     assert "protocol error: batch 1: 9 acks for 10 records" in caplog.text
+
+
+def test_the_log_names_a_rejected_record_by_its_whole_key(pki, tmp_path, caplog):
+    """Masking hides phone numbers in log lines, never the key a technician needs to look up."""
+    from datetime import datetime, timezone
+    from appliance.calls import CallTracker, DeviceInfo
+    from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order
+    tracker, pbx = CallTracker(SITE), DeviceInfo(name="pbx1", kind="avaya-ipo", queue="sales")
+    now = datetime(2026, 4, 5, 10, 0, tzinfo=timezone.utc)
+    records = [cdr for rec in in_output_order(generate_avaya_calls(5, start=datetime(2026, 4, 5, 9, 30), seed=3))
+               for cdr in tracker.handle(pbx, rec, now)]
+    with Store(tmp_path / "data", site_id=SITE) as store:
+        store.add(records)
+    target = records[2].key
+    assert "/pbx1/20260405T" in target
+    with CentralProcess(tmp_path / "strict.db", pki=pki,
+                        extra_args=(f"--reject-keys-matching=^{re.escape(target)}$",)) as strict:
+        with ClientThread(mtls_config(pki, strict.address), tmp_path / "data") as client:
+            # The line is logged right after the counter moves: wait for the line itself.
+            wait_for(lambda: "rejected by policy" in caplog.text, 10, message="the rejection logged")
+    assert f"(first: {target}: rejected by policy)" in caplog.text
+    assert client.status()["rejected_total"] == 1
 
 
 def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path):
@@ -202,6 +227,39 @@ def test_store_trouble_is_retried_on_the_same_central_without_failing_over(pki, 
         status = client.status()
     assert central_keys(central) == keys
     assert status["failovers"] == 0 and status["active_endpoint"] == central.address
+
+
+def test_a_failing_store_is_not_reported_as_fresh_connections_to_the_central(pki, central, tmp_path, caplog):
+    """Each session ends for the local store and reconnects to the same, healthy central: the log
+    says "connected" once and the store error once, not one pair per retry."""
+    keys = fill_store(tmp_path / "data", 20)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    where = {"dir": blocker}
+    config = mtls_config(pki, central.address, reconnect_delay=0.05, reconnect_delay_max=0.1)
+    factory = lambda: Store(where["dir"], site_id=SITE, check=False)      # noqa: E731
+    caplog.set_level("DEBUG", logger="appliance.sync")
+    errors_seen = []
+    with ClientThread(config, tmp_path / "data", store_factory=factory) as client:
+        def retried_often() -> bool:
+            errors_seen.append(client.status()["last_error"])
+            return client.status()["sessions"] >= 5
+        wait_for(retried_often, 10, message="five sessions ended by the store")
+        connects_while_failing = caplog.text.count("connected to central")
+        store_lines_while_failing = [r for r in caplog.records
+                                     if r.levelname == "WARNING" and r.getMessage().startswith("store: ")]
+        where["dir"] = tmp_path / "data"            # the disk is back
+        wait_for(lambda: client.status()["acked_total"] == 20, 10, message="delivery after recovery")
+        status = client.status()
+    assert connects_while_failing == 1
+    assert len(store_lines_while_failing) == 1
+    # Once the store error was seen, status kept it: no blank moment on every reconnect.
+    first = next(i for i, e in enumerate(errors_seen) if e)
+    assert all(e.startswith("store: ") for e in errors_seen[first:])
+    assert caplog.text.count("store: working again") == 1
+    assert caplog.text.count("connected to central") == 1
+    assert central_keys(central) == keys
+    assert (status["last_error"], status["failovers"], status["active_endpoint"]) == ("", 0, central.address)
 
 
 def test_daemon_style_await_stop_returns_once_run_has_finished(tmp_path):

@@ -121,13 +121,15 @@ def test_nothing_listening_keeps_retrying_until_a_central_appears(pki, tmp_path)
     config = mtls_config(pki, f"127.0.0.1:{primary_port}", f"127.0.0.1:{standby_port}",
                          reconnect_delay=0.05, reconnect_delay_max=0.2)
     with ClientThread(config, data) as client:
-        wait_for(lambda: client.status()["failovers"] >= 4, 10, message="several failed rounds")
+        wait_for(lambda: client.status()["failed_attempts"] >= 4, 10, message="several failed rounds")
+        assert client.status()["failovers"] == 0 and client.status()["active_endpoint"] is None
         assert "Connection refused" in client.status()["last_error"]
         assert client.status()["backlog"] == 10       # status shows the backlog while disconnected
         with CentralProcess(tmp_path / "standby.db", pki=pki, port=standby_port) as standby:
             wait_for(lambda: store_stats(data)["pending"] == 0, 10, message="delivery once it is up")
             assert central_keys(standby) == keys
             assert client.status()["active_endpoint"] == standby.address
+            assert client.status()["failovers"] == 1      # the one move: primary -> standby
 
 
 def test_hello_for_another_site_is_refused_and_nothing_is_marked(pki, tmp_path):

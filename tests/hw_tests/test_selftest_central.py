@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -179,3 +180,14 @@ def test_report_that_cannot_be_delivered_is_a_message_not_an_exception(pki, tmp_
     assert not outcome.sent and outcome.message.startswith("report not sent: ") and down in outcome.message
     missing = send_report(mtls(pki, down, cert_file=str(tmp_path / "gone.pem")), report("run-3"))
     assert not missing.sent and "gone.pem" in missing.message
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o644])
+def test_a_client_key_readable_by_others_fails_with_the_fix(pki, central, tmp_path, mode):
+    cert = site_cert(pki, tmp_path)
+    os.chmod(cert["key_file"], mode)
+    result = check_central(central.address, mtls(pki, central.address, **cert), "site-a")
+    assert result.status is Status.FAIL
+    assert f"can be read by users other than its owner (mode {mode:04o})" in result.detail
+    assert f"chmod 0600 {cert['key_file']}" in result.hint
+    assert "TCP connect" not in result.detail           # stops before talking to the central

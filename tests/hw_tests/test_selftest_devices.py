@@ -175,11 +175,14 @@ def test_an_emulator_in_another_process_is_the_device_not_a_rival(tmp_path):
 @pytest.mark.parametrize("cmdline, daemon", [
     ("/opt/appliance/venv/bin/python /opt/appliance/venv/bin/appliance run --config /etc/appliance/appliance.toml", True),
     ("/usr/bin/python3 -m appliance run --config x.toml", True),
+    ("/root/project/.venv/bin/python /root/project/.venv/bin/appliance demo", True),
+    ("/usr/bin/python3 -m appliance demo --plain --dir /tmp/d", True),
+    ("/usr/bin/python3 -m appliance.demo", False),
     ("/opt/appliance/venv/bin/appliance selftest", False),
     ("/usr/bin/python3 -m appliance.central.cli serve --listen 127.0.0.1:0", False),
     ("/usr/sbin/ModemManager", False),
 ])
-def test_only_appliance_run_counts_as_the_daemon(cmdline, daemon):
+def test_only_appliance_run_and_demo_count_as_the_daemon(cmdline, daemon):
     assert is_daemon_cmdline(cmdline.split()) is daemon
 
 

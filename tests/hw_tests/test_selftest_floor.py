@@ -1,10 +1,10 @@
 """headset:<name> and wallboard:<name> self-tests against the shipped emulators on real sockets and ptys."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
+from firmware_bridge.headset import DESCRIPTORS
 from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.headset.settings import HeadsetSettings
 from firmware_bridge.pty import EmulatedPort
@@ -16,7 +16,7 @@ from hw_tests.checks_wallboards import wallboard_device_check
 from hw_tests.result import Status
 from tests.helpers.waiting import wait_for
 
-HID = Path(__file__).resolve().parents[1] / "data" / "hid"
+HID = DESCRIPTORS
 
 
 def ctx(tmp_path) -> DeviceCheckContext:

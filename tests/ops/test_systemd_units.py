@@ -59,7 +59,7 @@ def verify_output(paths: list[Path]) -> str:
 
 def runnable_copies(tmp_path: Path) -> list[Path]:
     """The units as shipped, except that ExecStart='s program (which only exists once installed)
-    is /bin/true. Everything else, /bin/kill in ExecReload= included, is verified as is."""
+    is /bin/true. Everything else, /bin/sh in ExecReload= included, is verified as is."""
     out = []
     for name in UNITS:
         text = (SYSTEMD / name).read_text()
@@ -80,7 +80,7 @@ def test_systemd_analyze_verify_has_nothing_to_say(tmp_path):
 @pytest.mark.parametrize(
     "old, new",
     [("WatchdogSec=30", "WatchdogSecs=30"), ("Restart=on-failure", "Restart=sometimes"),
-     ("ProtectSystem=strict", "ProtectSystem=stric"), ("ExecReload=/bin/kill", "ExecReload=/bin/kil")],
+     ("ProtectSystem=strict", "ProtectSystem=stric"), ("ExecReload=/bin/sh ", "ExecReload=/bin/shh ")],
 )
 def test_verify_check_fails_on_a_broken_unit(tmp_path, old, new):
     paths = runnable_copies(tmp_path)
@@ -107,7 +107,7 @@ def test_daemon_supervision_settings():
         ("Service", "Type"): "notify",
         ("Service", "NotifyAccess"): "main",
         ("Service", "ExecStart"): f"{INSTALLED_EXEC} run --config /etc/appliance/appliance.toml",
-        ("Service", "ExecReload"): "/bin/kill -HUP $MAINPID",
+        ("Service", "ExecReload"): """/bin/sh -c 'kill -HUP "$$MAINPID"'""",
         ("Service", "WatchdogSec"): "30",
         ("Service", "Restart"): "on-failure",
         ("Service", "RestartSec"): "5",
@@ -132,6 +132,37 @@ def test_daemon_supervision_settings():
     assert int(one(unit, "Unit", "StartLimitBurst")) > 1
     assert int(one(unit, "Unit", "StartLimitIntervalSec")) > 0
     assert not values(unit, "Service", "IPAddressDeny")
+
+
+def systemd_argv(command: str) -> list[str]:
+    """An Exec*= value as systemd hands it to execve(): words split with quotes (systemd.syntax(7)),
+    then "$$" -> "$" in each word. (No $VAR of ours is left for systemd to substitute.)"""
+    import shlex
+    words = shlex.split(command)
+    assert not any(re.search(r"(?<!\$)\$(?!\$)", w.replace("$$", "")) for w in words), words
+    return [w.replace("$$", "$") for w in words]
+
+
+def test_reload_signals_the_real_daemon_without_procps(tmp_path):
+    """ExecReload= as systemd runs it (MAINPID in the environment), with no kill program on PATH
+    (a minimal Debian has no procps): the running daemon gets SIGHUP and reloads."""
+    from tests.helpers.daemon_proc import DaemonProcess
+    from tests.helpers.waiting import wait_for
+    argv = systemd_argv(one(read_unit(SYSTEMD / "appliance.service"), "Service", "ExecReload"))
+    assert Path(argv[0]).is_absolute() and shutil.which(argv[0]), argv      # systemd needs a path
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'[site]\nid = "site-reload"\ndata_dir = "{tmp_path / "data"}"\n'
+                      f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n')
+    with DaemonProcess(config) as daemon:
+        daemon.start()
+        config.write_text(config.read_text() + '[log]\nlevel = "debug"\n')
+        done = subprocess.run(argv, env={"MAINPID": str(daemon.proc.pid), "PATH": "/nonexistent"},
+                              capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: any("RELOADING=1" in n for n in daemon.notifications), 10,
+                 message="the daemon reloading after ExecReload=")
+        assert daemon.proc.poll() is None
+        assert daemon.terminate() == 0
 
 
 def test_the_installed_command_is_the_package_console_script():

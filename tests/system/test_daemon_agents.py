@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.headset import DESCRIPTORS
 from firmware_bridge.at import GsmModemEmulator
 from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.pty import EmulatedPort
@@ -19,7 +20,7 @@ from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.system
 
-HID = Path(__file__).resolve().parents[1] / "data" / "hid"
+HID = DESCRIPTORS
 DESCRIPTORS = {"anna": HID / "jabra-link380c.bin", "bob": HID / "dell-sp325.bin"}   # two vendors' layouts
 
 
@@ -126,4 +127,20 @@ def test_a_headset_unplugged_mid_call_the_call_goes_on_and_the_record_says_so(si
     assert hs["anna"].wait_led("off_hook", True, 10)              # the LEDs come back with the state
     [row] = wait_for(lambda: cdrs(tmp_path), 15, message="the far end hangs up")
     assert (row["disposition"], row["agent"], row["headset_lost"]) == ("answered", "anna", 1)
+    assert daemon.terminate() == 0
+
+
+def test_a_paused_agent_is_not_rung_and_rings_again_when_resumed(site, tmp_path):
+    modem, hs, daemon, path = site
+    run = lambda *a: subprocess.run([sys.executable, "-m", "appliance", "agent", *a, "--config", str(path)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=20)
+    assert run("pause", "bob", "--reason", "lunch").returncode == 0
+    listed = run("list")
+    assert "bob" in listed.stdout and "paused" in listed.stdout and "lunch" in listed.stdout
+    modem.incoming_call("+441632960777", rings=20, talk_s=120, end="local")
+    assert hs["anna"].wait_led("ring", True, 10)
+    assert not hs["bob"].leds.get("ring")                      # paused: not rung
+    assert run("resume", "bob").returncode == 0
+    assert hs["bob"].wait_led("ring", True, 10)                # available again: the waiting call rings him
+    assert run("pause", "nobody").returncode == 1              # an unknown agent is a clear error
     assert daemon.terminate() == 0

@@ -1,6 +1,7 @@
 """LineDriver against the GSM module emulator over a real pty: init, commands, faults."""
 from __future__ import annotations
 
+import os
 import select
 import time
 
@@ -264,3 +265,18 @@ def test_a_sim_asking_for_a_pin_without_sim_pin_says_what_to_set(make_gsm, make_
     driver.open()
     pump(driver, lambda _: driver._init_done)
     assert driver.status()["sim_problem"] == "the SIM asks for a PIN: set sim_pin"
+
+
+def test_a_port_kept_across_a_restart_is_taken_over_and_initialised_again(ready_gsm, make_driver, pump):
+    emulator, first = ready_gsm
+    kept = {name: os.dup(fd) for name, fd in first.descriptors().items()}
+    assert list(kept) == ["port"]
+    first.close()
+    emulator.inject(b"\r\nRING\r\n")                      # said while the daemon was down
+    second = make_driver()
+    second.adopt(kept)
+    second.open()
+    events = pump(second, lambda _: second.ready)
+    assert any(isinstance(e, Ring) for e in events)
+    assert second.descriptors() == kept
+    assert emulator.commands[-len(GSM_INIT):] == GSM_INIT   # the init sequence ran again on the kept port

@@ -1,4 +1,4 @@
-"""Hand-assembled descriptors for layouts the real dumps in tests/data/hid do not cover.
+"""Hand-assembled descriptors for layouts the real dumps in firmware_bridge/headset/descriptors do not cover.
 
 These are synthetic (written for the tests, item by item), never presented as a device's dump.
 """

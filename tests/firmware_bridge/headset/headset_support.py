@@ -1,9 +1,9 @@
 """Shared by the headset tests: where the real descriptors are, and an injected clock."""
 from __future__ import annotations
 
-from pathlib import Path
+from firmware_bridge.headset import DESCRIPTORS
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "hid"
+DATA = DESCRIPTORS
 
 
 def descriptor(name: str) -> bytes:

@@ -15,7 +15,7 @@ def layout(controls) -> set[tuple]:
     return {(c.name, c.report_id, c.bit_offset, c.size, c.kind) for c in controls}
 
 
-# Expected controls per real descriptor, read from the dumps by hand (tests/data/hid/README.md).
+# Expected controls per real descriptor, read from the dumps by hand (firmware_bridge/headset/descriptors/README.md).
 REAL = {
     "jabra-link380c.bin": dict(
         call_control=True,

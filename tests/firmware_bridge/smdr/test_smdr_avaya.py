@@ -145,3 +145,50 @@ def test_encode_keeps_extra_fields_and_long_connected_times():
 def test_encode_refuses_fields_the_csv_cannot_carry(bad):
     with pytest.raises(ValueError, match="no quoting"):
         encode_record(dataclasses.replace(KB_EXPECTED[0], party1_name=bad))
+
+
+# ---- NULs inside a record and too many fields: rejected with the raw bytes, never a call --------
+
+R11_LINES = [line.lstrip(b"\x00") for line in
+             capture("avaya_r11_stream.txt").replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+             if line.strip(b"\x00")]
+
+
+@pytest.mark.parametrize("where", [0, 3, 12, 16, 34])
+def test_a_nul_inside_any_field_is_rejected_naming_the_field(where):
+    fields = R11_LINES[1].split(b",")                   # 35 fields, the longest IP Office sends
+    assert len(fields) == 35
+    fields[where] = fields[where][:1] + b"\x00" + fields[where][1:]
+    line = b",".join(fields)
+    codec = AvayaCodec()
+    [event] = codec.feed(b"\x00\x00" + line + b"\r\n")      # leading NULs are still fine
+    assert isinstance(event, ProtocolError)
+    assert event.raw == line                                # every byte kept, the inner NUL too
+    assert f"NUL byte inside field {where + 1}" in event.reason
+    assert codec.stats["records"] == 0 and codec.stats["errors"] == 1
+
+
+def test_two_records_run_together_through_nuls_are_one_rejected_line():
+    """A record cut short, IP Office's NUL keepalives, then the next record: not a call."""
+    glued = KB_LINES[0][:50] + b"\x00\x00\x00" + KB_LINES[1]
+    events = replay(AvayaCodec, glued + b"\r\n" + KB_LINES[2] + b"\r\n")
+    assert [type(e) for e in events] == [ProtocolError, AvayaSmdrRecord]
+    assert events[0].raw == glued and events[1] == KB_EXPECTED[2]
+
+
+def test_more_than_35_fields_is_rejected_and_35_is_not():
+    line35 = R11_LINES[1]
+    [ok] = replay(AvayaCodec, line35 + b"\r\n")
+    assert isinstance(ok, AvayaSmdrRecord) and len(ok.extra) == 18
+    line36 = line35 + b",extra"
+    [event] = replay(AvayaCodec, line36 + b"\r\n")
+    assert isinstance(event, ProtocolError) and event.raw == line36
+    assert "36 comma-separated fields" in event.reason and "at most 35" in event.reason
+
+
+def test_encode_refuses_what_the_codec_would_reject():
+    with pytest.raises(ValueError, match="NUL"):
+        encode_record(dataclasses.replace(KB_EXPECTED[0], party1_name="Jo\x00e"))
+    with pytest.raises(ValueError, match="at most 35"):
+        encode_record(dataclasses.replace(KB_EXPECTED[0], extra=("x",) * 19))
+    assert encode_record(dataclasses.replace(KB_EXPECTED[0], extra=("x",) * 18)).count(b",") == 34

@@ -1,0 +1,117 @@
+"""`appliance central stats`: a site's queue figures for any period, recomputed from the records the central stored.
+
+The figures follow the site's own definitions (docs/queue-stats.md) with the site's own `[[queue]]`
+settings and time zone, read from its configuration file, so a day recomputed here equals the
+"today" the site's wallboards showed at the end of that day.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appliance.central.cli import add_db_arguments, read_password
+
+FIGURES = ("offered", "answered", "abandoned", "short_abandoned", "unanswered", "service_level_pct",
+           "abandon_rate_pct", "asa_s", "aht_s", "longest_wait_s")
+HEADINGS = ("queue", "offered", "answered", "abandoned", "short", "unanswered", "SL %", "abandon %",
+            "ASA s", "AHT s", "longest s")
+
+
+def _bound(text: str) -> date | datetime:
+    """YYYY-MM-DD (the day's first instant in the site's zone) or an ISO time (naive = site's zone)."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or an ISO time, got {text!r}") from None
+
+
+def stats_main(argv: list[str]) -> int:
+    prog = "appliance central stats"
+    parser = argparse.ArgumentParser(prog=prog, description="Recompute one site's queue figures from "
+                                     "the records a central stored, with the site's [[queue]] settings.")
+    add_db_arguments(parser)
+    parser.add_argument("--site", required=True, help="the site id (queue names are per site)")
+    parser.add_argument("--config", required=True, metavar="FILE",
+                        help="the site's appliance.toml: its [[queue]] tables and [site] timezone are used")
+    parser.add_argument("--queue", help="only this queue")
+    parser.add_argument("--day", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="one site day (default: today in the site's zone)")
+    parser.add_argument("--since", type=_bound, metavar="WHEN", help="period start (instead of --day)")
+    parser.add_argument("--until", type=_bound, metavar="WHEN", help="period end, exclusive (with --since)")
+    parser.add_argument("--tz", help="IANA zone of the site's days (default: the config's [site] timezone)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per queue")
+    args = parser.parse_args(argv)
+    if (args.since is None) != (args.until is None) or (args.day is not None and args.since is not None):
+        parser.error("give --day, or --since with --until")
+
+    from appliance.config import ConfigError, load_config
+    try:
+        cfg = load_config(args.config)
+        tz = _zone(args.tz or cfg.site.timezone)
+    except (ConfigError, ZoneInfoNotFoundError, ValueError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    queues = {q.name: q for q in cfg.queue}
+    if args.queue is not None and args.queue not in queues:
+        print(f"{prog}: note: queue {args.queue!r} is not in {args.config}; default settings used",
+              file=sys.stderr)
+
+    from appliance.central.store import StoreError, open_store
+    from appliance.stats.recompute import recompute, recompute_day
+    from appliance.sync.convert import from_pb
+    from appliance.v1 import cdr_pb2
+    try:
+        store = open_store(args.db, create=False, password=read_password(args.db_password_file, prog),
+                           application_name="appliance-central-stats")
+    except (StoreError, OSError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    rejected: list = []
+    try:
+        records = (from_pb(cdr_pb2.CallRecord.FromString(s.payload)) for s in store.records(args.site))
+        if args.since is not None:
+            figures = recompute(records, queues, args.since, args.until, tz, queue=args.queue, rejected=rejected)
+        else:
+            day = args.day or datetime.now(tz).date()
+            figures = recompute_day(records, queues, day, tz, queue=args.queue, rejected=rejected)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if rejected:
+        print(f"{prog}: {len(rejected)} stored record(s) could not be counted (first: {rejected[0]})",
+              file=sys.stderr)
+    _print(figures, as_json=args.json)
+    return 0
+
+
+def _zone(name: str):
+    return ZoneInfo(name) if name else datetime.now().astimezone().tzinfo
+
+
+def _print(figures: dict, *, as_json: bool) -> None:
+    out = sys.stdout
+    if as_json:
+        for name, s in figures.items():
+            out.write(json.dumps({"queue": name, "since": s.since, "until": s.until,
+                                  **{f: getattr(s, f) for f in FIGURES}}) + "\n")
+        out.flush()
+        return
+    first = next(iter(figures.values()), None)
+    if first is not None:
+        out.write(f"{first.since} .. {first.until}\n")
+    rows = [HEADINGS] + [(name, *(_cell(getattr(s, f)) for f in FIGURES)) for name, s in figures.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADINGS))]
+    for r in rows:
+        out.write("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + "\n")
+    out.flush()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
