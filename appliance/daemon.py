@@ -24,6 +24,7 @@ from appliance.status import refresh_last_selftest, site_status, status_line
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.store.keeper import StoreKeeper
 from appliance.ops.fdstore import FdStore
+from appliance.store.retention import RetentionSchedule
 from appliance.common.tasks import TaskGroup
 
 log = logging.getLogger("appliance.daemon")
@@ -52,6 +53,8 @@ class Daemon:
         self.desk = Desk(config, line_driver=self._ready_line, store_factory=lambda: self._store(),
                          wallclock=wallclock, clock=clock)
         self.sync = None
+        self.uploads = None
+        self.retention = RetentionSchedule(config.store.cdr_retention_days, clock)
         self.started_at = clock()
         self.ingest: Ingest | None = None
         self.tasks = TaskGroup()
@@ -92,6 +95,7 @@ class Daemon:
             await self._recover_recorded_calls()
             self.floor.start(self._loop, self.tasks)
             self._start_sync()
+            self._start_uploads()
             await self._start_control()
             self._start_metrics()
             self._ready.set()
@@ -209,8 +213,9 @@ class Daemon:
             server.shutdown()
             server.server_close()
             thread.join(5)
-        if self.sync is not None:
-            await self.sync.stop()
+        for client in (self.sync, self.uploads):
+            if client is not None:
+                await client.stop()
         if self.writer is not None:
             await self.keeper.finish(self.writer, self.ingest.hand_over_held if self.ingest else None)
         if self.keeper is not None:
@@ -349,6 +354,9 @@ class Daemon:
                 runner.poll(now)
             self.floor.tick(now)
             self.desk.tick()
+            if self.retention.take():
+                self.tasks.start(self.retention.run_off_loop(self._with_store, self._wallclock().timestamp(),
+                                                             stopping=self._stop.is_set), "retention")
             if self.notifier:
                 self.notifier.status(self.status_line())
 
@@ -374,6 +382,16 @@ class Daemon:
         # The sync reads in id order and deletes by id: SQLite's default 2 MB page cache is enough.
         self.sync = SyncClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id)
         self.tasks.start(self.sync.run(), "sync")
+
+    def _start_uploads(self) -> None:
+        """Recordings go to the same centrals as the records, on a channel and threads of their own."""
+        if not self.config.central.endpoints:
+            return
+        from appliance.sync.uploads import UploadClient
+        self.uploads = UploadClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id,
+                                    self.desk.recordings,
+                                    keep_after_upload_s=self.config.recording.keep_after_upload_s)
+        self.tasks.start(self.uploads.run(), "uploads")
 
     # ---- status -----------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ def site_status(d) -> dict:
     }
     if d.sync is not None:
         out["central"] = d.sync.status()
+    if d.uploads is not None:
+        out["uploads"] = d.uploads.status()
+    out["retention"] = d.retention.status()
     return out
 
 
@@ -54,6 +57,11 @@ def status_line(st: dict, store_words: str = "") -> str:
     central = st.get("central")
     if central:
         line += f", backlog {central.get('backlog')}, central {central.get('active_endpoint') or 'none'}"
+    uploads = st.get("uploads")
+    if uploads:
+        line += f", recordings to upload {uploads.get('backlog_segments')}"
+        if uploads.get("rejected") or uploads.get("missing"):
+            line += f" ({uploads['rejected']} rejected, {uploads['missing']} missing)"
     failed = [name for name, state in st["tasks"].items() if state.startswith("failed")]
     if failed:
         line += f", FAILED: {', '.join(failed)}"

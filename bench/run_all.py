@@ -19,6 +19,7 @@ def main() -> int:
                               if quick else []),
         ["bench_agents.py"] + (["--calls", "200", "--runs", "1"] if quick else []),
         ["bench_disk_full.py"] + (["--seconds", "10", "--cycles", "3"] if quick else []),
+        ["bench_uploads.py"] + (["--n", "50000", "--upload-mb", "100"] if quick else []),
     ]
     failed = 0
     for script, *args in runs:

@@ -44,12 +44,16 @@ class StoreConfig:
     max_batch: int = 5000           # records per transaction at most
     max_pending: int = 20000        # records waiting for the disk before device input is paused
     ballast_mb: int = 64            # space reserved in the data dir, given back when the disk fills (0 = none)
+    cdr_retention_days: int = 90    # delivered records are deleted this long after they were stored (0 = never)
 
     def __post_init__(self):
         if self.max_batch < 1 or self.max_pending < self.max_batch:
             raise ValueError("max_pending: must be >= max_batch >= 1")
         if self.ballast_mb < 0:
             raise ValueError("ballast_mb: must be >= 0 (0 = no ballast)")
+        if self.cdr_retention_days != 0 and self.cdr_retention_days < 2:
+            raise ValueError("cdr_retention_days: must be 0 (keep every record) or >= 2 (queue statistics "
+                             "re-read yesterday's records at start)")
 
 
 @dataclass(frozen=True)

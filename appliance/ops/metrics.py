@@ -62,6 +62,7 @@ class StatusCollector:
             for endpoint in central.get("endpoints") or ([connected] if connected else []):
                 active.add_metric([endpoint], 1.0 if endpoint == connected else 0.0)
             yield active
+        yield from _upload_metrics(st.get("uploads"))
         yield from _queue_metrics(st.get("stats", {}))
         yield from _floor_metrics(st)
         yield from _process_metrics()
@@ -87,6 +88,24 @@ def _store_metrics(st: dict):
                             value=sum(r.get("records_recovered") or 0 for r in reports))
     yield GaugeMetricFamily("appliance_salvage_lost_records", "Records not recovered (unacknowledged reports)",
                             value=sum(r.get("records_lost") or 0 for r in reports))
+
+
+def _upload_metrics(uploads: dict | None):
+    """Recording uploads: what is left, what went, and the alarms (refused or missing segments)."""
+    if not uploads:
+        return
+    yield GaugeMetricFamily("appliance_recordings_backlog_segments", "Recording segments not yet uploaded",
+                            value=uploads.get("backlog_segments") or 0)
+    yield GaugeMetricFamily("appliance_recordings_backlog_bytes", "Bytes of recordings not yet uploaded",
+                            value=uploads.get("backlog_bytes") or 0)
+    yield GaugeMetricFamily("appliance_recordings_oldest_not_uploaded_seconds", "Age of the oldest one",
+                            value=uploads.get("oldest_not_uploaded_age_s") or 0)
+    yield CounterMetricFamily("appliance_recordings_uploaded_bytes", "Recording bytes the central acknowledged",
+                              value=uploads.get("uploaded_bytes_total") or 0)
+    yield GaugeMetricFamily("appliance_recordings_rejected", "Segments the central refused (kept, not retried)",
+                            value=uploads.get("rejected") or 0)
+    yield GaugeMetricFamily("appliance_recordings_missing", "Segments whose file is gone before the upload",
+                            value=uploads.get("missing") or 0)
 
 
 def _floor_metrics(st: dict):

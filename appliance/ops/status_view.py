@@ -51,6 +51,14 @@ def render_status(st: dict, console: Console | None = None) -> None:
             console.print(f"[yellow]central last error: {escape(central['last_error'])}[/]")
     else:
         console.print("central: not configured")
+    uploads = st.get("uploads")
+    if uploads:
+        console.print(f"recordings: {uploads.get('backlog_segments')} segment(s) to upload "
+                      f"({(uploads.get('backlog_bytes') or 0) / 2**20:.1f} MiB, oldest "
+                      f"{_age(uploads.get('oldest_not_uploaded_age_s'))}), {uploads.get('uploaded')} uploaded")
+        if uploads.get("rejected") or uploads.get("missing"):
+            console.print(f"[red]recordings: {uploads['rejected']} rejected, {uploads['missing']} missing: "
+                          f"{escape(str(uploads.get('last_problem') or ''))}[/]")
     store = st.get("store") or {}
     if store.get("state") == "degraded":
         console.print(f"[red]store DEGRADED for {_age(store.get('degraded_for_s'))}: {escape(str(store.get('problem')))}"

@@ -95,6 +95,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             saved_at REAL NOT NULL
         )""",
     ),
+    # 8 (the uploads branch: kept last, so version 7 until the lead's 7 lands): which recording segments
+    # the central has (or refused for good), found through an index of the records that carry a recording
+    (
+        """CREATE TABLE upload (
+            cdr_id INTEGER NOT NULL,
+            segment INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL,
+            deleted_at REAL,
+            PRIMARY KEY (cdr_id, segment)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX upload_local ON upload(at) WHERE state = 'uploaded' AND deleted_at IS NULL",
+        "CREATE INDEX cdr_recorded ON cdr(id) WHERE recording != ''",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

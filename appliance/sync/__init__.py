@@ -1,11 +1,12 @@
-"""Delivery to the central: CDRs in order with per-record acks over gRPC/mTLS, failover and failback."""
+"""Delivery to the central: CDRs in order with per-record acks over gRPC/mTLS, failover and failback; recording uploads."""
 from __future__ import annotations
 
 import importlib
 
 # Loaded on first use, so the modules of this package can import each other's parts without
 # running the client first.
-_EXPORTS = {"SyncClient": "appliance.sync.client", "CentralConfig": "appliance.sync.config"}
+_EXPORTS = {"SyncClient": "appliance.sync.client", "CentralConfig": "appliance.sync.config",
+            "UploadClient": "appliance.sync.uploads"}
 
 __all__ = list(_EXPORTS)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from appliance.common.bursts import BurstLimiter
 from appliance.common.time import iso_utc, utc_now
 from appliance.ops.masking import mask_text
 from appliance.sync import convert
-from appliance.sync.aio import Immediate, call_soon, cancel_all, within
+from appliance.sync.aio import Lifetime, cancel_all, within
 from appliance.sync.config import CentralConfig
 from appliance.sync.connect import Connector, describe
 from appliance.sync.endpoints import EndpointSelector
@@ -83,12 +82,10 @@ class SyncClient:
         self._reader: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._store_jobs: dict[int, float] = {}     # running store-thread jobs -> when submitted
+        self._life = Lifetime()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._stop_event: asyncio.Event | None = None
         self.wake_event: asyncio.Event | None = None
-        self._done: asyncio.Future | None = None
-        self._stop_requested = False
         self._session: Session | None = None
         self._next_batch_id = 1
         self._logged_errors: dict[str, str] = {}     # endpoint (or "store") -> last error logged for it
@@ -114,13 +111,9 @@ class SyncClient:
 
     async def run(self) -> None:
         """Deliver until stop(). Never raises for central or network trouble: it retries and reports."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._stop_event = asyncio.Event()
+        self._stop_event = self._life.begin()
+        self._loop = self._life.loop
         self.wake_event = asyncio.Event()
-        self._done = self._loop.create_future()
-        if self._stop_requested:
-            self._stop_event.set()
         # Two store threads, each with its own Store: reads and encoding on one, marking acks (mostly
         # SQLite and fsync, which release the GIL) on the other, so the two overlap.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-store-read")
@@ -140,32 +133,17 @@ class SyncClient:
                 executor.shutdown(wait=True)
             self._reader = self._writer = None
             self.connected = False
-            if not self._done.done():
-                self._done.set_result(None)
+            self._life.end()
         if main.done() and not main.cancelled() and main.exception() is not None:
             raise main.exception()
 
     def stop(self) -> Awaitable[None]:
         """Ask run() to finish. Safe from any thread; await the result to wait until it has."""
-        self._stop_requested = True
-        loop, event = self._loop, self._stop_event
-        if loop is None or event is None or loop.is_closed():
-            return Immediate()
-        if threading.get_ident() == self._loop_thread:
-            event.set()
-            return asyncio.shield(self._done)
-        call_soon(loop, event.set)
-        return Immediate()
+        return self._life.stop()
 
     def wake(self) -> None:
         """New records are durable in the store: send them now instead of at the next poll."""
-        loop, event = self._loop, self.wake_event
-        if loop is None or event is None or loop.is_closed():
-            return
-        if threading.get_ident() == self._loop_thread:
-            event.set()
-        else:
-            call_soon(loop, event.set)
+        self._life.set_soon(self.wake_event)
 
     def status(self) -> dict:
         """Plain values for the CLI, metrics and the watchdog.

@@ -75,9 +75,16 @@ class ClientThread:
         self._thread = threading.Thread(target=self._run, name="test-sync-client", daemon=True)
         self.error: BaseException | None = None
 
+    def clients(self) -> list:
+        """What runs on the loop (a subclass may add clients of its own)."""
+        return [self.client]
+
+    async def _main(self) -> None:
+        await asyncio.gather(*(client.run() for client in self.clients()))
+
     def _run(self) -> None:
         try:
-            self.loop.run_until_complete(self.client.run())
+            self.loop.run_until_complete(self._main())
         except BaseException as exc:     # noqa: BLE001 - reported to the test by __exit__
             self.error = exc
         finally:
@@ -95,7 +102,8 @@ class ClientThread:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.client.stop()
+        for client in self.clients():
+            client.stop()
         self._thread.join(15)
         assert not self._thread.is_alive(), "sync client did not stop within 15 s"
         if self.error is not None and exc[0] is None:
