@@ -95,8 +95,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             saved_at REAL NOT NULL
         )""",
     ),
-    # 8 (the uploads branch: kept last, so version 7 until the lead's 7 lands): which recording segments
-    # the central has (or refused for good), found through an index of the records that carry a recording
+    # 7: which recording segments the central has (or refused for good), found through an index of
+    # the records that carry a recording
     (
         """CREATE TABLE upload (
             cdr_id INTEGER NOT NULL,
