@@ -162,7 +162,7 @@ DELEGATED = {"selftest": ("hw_tests.cli", "selftest_main"),
              "central": ("appliance.central.cli", "main"),
              "pki": ("appliance.ops.pki", "pki_main"),
              "keys": ("appliance.audio.tools", "keys_main"),
-             "recording": ("appliance.audio.tools", "recording_main")}
+             "recording": ("appliance.desk_commands", "recording_main")}
 
 
 def _until_the_reader_leaves(command) -> int:

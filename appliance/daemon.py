@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
 import time
@@ -148,12 +147,9 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
         else:
+            from appliance.config.diff import changed_sections
             logging.getLogger().setLevel(new.log.level.upper())
-            changed = [f.name for f in dataclasses.fields(new)
-                       if f.name not in ("log", "source_path", "devices")
-                       and getattr(new, f.name) != getattr(self.config, f.name)]
-            tables = {d.table for d in (*new.devices, *self.config.devices)}
-            changed += sorted(t for t in tables if getattr(new, t) != getattr(self.config, t))
+            changed = changed_sections(self.config, new)
             if changed:
                 log.warning("reload: log level applied; changes to [%s] take effect after a restart "
                             "(systemctl restart appliance)", "], [".join(changed))

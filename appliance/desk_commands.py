@@ -65,6 +65,22 @@ def cmd_recording_pause(args, pause: bool) -> int:
     return 0
 
 
+def recording_main(argv: list[str]) -> int:
+    """`appliance recording ...`: the segment tools of appliance.audio.tools plus pause/resume here."""
+    from appliance.audio.tools import recording_main as tools_main
+    return tools_main(argv, extra=_add_pause_parsers)
+
+
+def _add_pause_parsers(rsub) -> None:
+    from appliance.config import DEFAULT_CONFIG_PATH
+    for name, pause, text in (("pause", True, "PCI pause: write the call's recording as silence until resumed"),
+                              ("resume", False, "end a PCI pause")):
+        p = rsub.add_parser(name, help=text + " (asks the running daemon; who and when are kept)")
+        p.add_argument("--call", required=True, metavar="KEY", help="the call's key (appliance status lists them)")
+        p.add_argument("--config", default=DEFAULT_CONFIG_PATH, metavar="FILE")
+        p.set_defaults(func=lambda args, x=pause: cmd_recording_pause(args, x))
+
+
 def add_parsers(sub, add_config, load) -> None:
     p = sub.add_parser("agent", help="the site's agents: list, pause, resume (asks the running daemon)")
     asub = p.add_subparsers(dest="agent_command", required=True)

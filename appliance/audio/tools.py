@@ -142,7 +142,8 @@ def _cmd_decrypt(args, salvage: bool) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra=None) -> argparse.ArgumentParser:
+    """`extra(subparsers)` may add more `recording` subcommands (the top-level CLI adds pause/resume)."""
     parser = argparse.ArgumentParser(prog="appliance", description="Recording keys and encrypted segments.")
     top = parser.add_subparsers(dest="group", required=True)
     keys = top.add_parser("keys", help="the central's recording identity and recipient")
@@ -165,25 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("files", nargs="+", metavar="IN")
         p.add_argument("--out", required=True, metavar="OUT.wav")
         p.set_defaults(func=lambda args, s=salvage: _cmd_decrypt(args, s))
-    for name, pause, text in (("pause", True, "PCI pause: write the call's recording as silence until resumed"),
-                              ("resume", False, "end a PCI pause")):
-        p = rsub.add_parser(name, help=text + " (asks the running daemon; who and when are kept)")
-        p.add_argument("--call", required=True, metavar="KEY", help="the call's key (appliance status lists them)")
-        p.add_argument("--config", default="/etc/appliance/appliance.toml", metavar="FILE")
-        p.set_defaults(func=lambda args, x=pause: _pause(args, x))
+    if extra is not None:
+        extra(rsub)
     return parser
 
 
-def _pause(args, pause: bool) -> int:
-    from appliance.desk_commands import cmd_recording_pause
-    return cmd_recording_pause(args, pause)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, extra=None) -> int:
     """`keys generate --out DIR` | `recording info|decrypt|salvage ...` -> exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(extra).parse_args(argv)
     except SystemExit as exc:         # argparse: --help is 0, a usage error 2
         return int(exc.code or 0)
     try:
@@ -204,9 +196,9 @@ def keys_main(argv: Sequence[str] | None = None) -> int:
     return main(["keys", *(sys.argv[2:] if argv is None else argv)])
 
 
-def recording_main(argv: Sequence[str] | None = None) -> int:
+def recording_main(argv: Sequence[str] | None = None, extra=None) -> int:
     """For the top-level CLI's delegation: `appliance recording ...` (argv after `recording`)."""
-    return main(["recording", *(sys.argv[2:] if argv is None else argv)])
+    return main(["recording", *(sys.argv[2:] if argv is None else argv)], extra)
 
 
 if __name__ == "__main__":
