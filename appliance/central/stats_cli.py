@@ -1,15 +1,17 @@
 """`appliance central stats`: a site's queue figures for any period, recomputed from the records the central stored.
 
 The figures follow the site's own definitions (docs/queue-stats.md) with the site's own `[[queue]]`
-settings and time zone, read from its configuration file, so a day recomputed here equals the
-"today" the site's wallboards showed at the end of that day.
+settings and time zone, so a day recomputed here equals the "today" the site's wallboards showed at
+the end of that day. The settings come from the site's configuration file (`--config`), or else from
+the queue statistics the site last sent to this central (service level and short-abandon times per
+queue, and the UTC offset of its day; `--tz` names the zone for days across a DST change).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.central.cli import add_db_arguments, read_password
@@ -34,30 +36,20 @@ def stats_main(argv: list[str]) -> int:
                                      "the records a central stored, with the site's [[queue]] settings.")
     add_db_arguments(parser)
     parser.add_argument("--site", required=True, help="the site id (queue names are per site)")
-    parser.add_argument("--config", required=True, metavar="FILE",
-                        help="the site's appliance.toml: its [[queue]] tables and [site] timezone are used")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the site's appliance.toml: its [[queue]] tables and [site] timezone are used "
+                             "(default: the settings in the statistics the site last sent here)")
     parser.add_argument("--queue", help="only this queue")
     parser.add_argument("--day", type=date.fromisoformat, metavar="YYYY-MM-DD",
                         help="one site day (default: today in the site's zone)")
     parser.add_argument("--since", type=_bound, metavar="WHEN", help="period start (instead of --day)")
     parser.add_argument("--until", type=_bound, metavar="WHEN", help="period end, exclusive (with --since)")
-    parser.add_argument("--tz", help="IANA zone of the site's days (default: the config's [site] timezone)")
+    parser.add_argument("--tz", help="IANA zone of the site's days (default: the config's [site] timezone, "
+                                     "else the offset the site last reported)")
     parser.add_argument("--json", action="store_true", help="one JSON object per queue")
     args = parser.parse_args(argv)
     if (args.since is None) != (args.until is None) or (args.day is not None and args.since is not None):
         parser.error("give --day, or --since with --until")
-
-    from appliance.config import ConfigError, load_config
-    try:
-        cfg = load_config(args.config)
-        tz = _zone(args.tz or cfg.site.timezone)
-    except (ConfigError, ZoneInfoNotFoundError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    queues = {q.name: q for q in cfg.queue}
-    if args.queue is not None and args.queue not in queues:
-        print(f"{prog}: note: queue {args.queue!r} is not in {args.config}; default settings used",
-              file=sys.stderr)
 
     from appliance.central.store import StoreError, open_store
     from appliance.stats.recompute import recompute, recompute_day
@@ -69,6 +61,15 @@ def stats_main(argv: list[str]) -> int:
     except (StoreError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+    try:
+        queues, tz = _site_settings(args, store, prog)
+    except (SettingsError, ZoneInfoNotFoundError, ValueError) as exc:
+        store.close()
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    if args.queue is not None and args.queue not in queues:
+        print(f"{prog}: note: the site has no settings for queue {args.queue!r}; default settings used",
+              file=sys.stderr)
     rejected: list = []
     try:
         records = (from_pb(cdr_pb2.CallRecord.FromString(s.payload)) for s in store.records(args.site))
@@ -87,6 +88,49 @@ def stats_main(argv: list[str]) -> int:
               file=sys.stderr)
     _print(figures, as_json=args.json)
     return 0
+
+
+class SettingsError(Exception):
+    """Neither a configuration nor statistics from the site: the figures would use made-up settings."""
+
+
+def _site_settings(args, store, prog: str) -> tuple[dict, tzinfo]:
+    """The site's queue settings and zone: from --config, else from its last statistics here."""
+    if args.config:
+        from appliance.config import ConfigError, load_config
+        try:
+            cfg = load_config(args.config)
+        except ConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        return {q.name: q for q in cfg.queue}, _zone(args.tz or cfg.site.timezone)
+    from appliance.stats.settings import QueueSettings
+    from appliance.v1 import live_pb2
+    payload = store.site_snapshots().get(args.site)
+    if payload is None:
+        raise SettingsError(f"no statistics from site {args.site!r} at this central to take its queue "
+                            f"settings from: pass --config with the site's appliance.toml")
+    snapshot = live_pb2.SiteSnapshot.FromString(payload)
+    queues = {q.queue: QueueSettings(q.queue, service_level_s=q.service_level_s or 20,
+                                     short_abandon_s=q.short_abandon_s, window_s=max(q.window_s, 60))
+              for q in snapshot.queues}
+    if args.tz:
+        return queues, ZoneInfo(args.tz)
+    midnight = next((q.today.since for q in snapshot.queues if q.today.since), "")
+    if not midnight:
+        raise SettingsError("the site's statistics do not say when its day starts: pass --tz")
+    start = datetime.fromisoformat(midnight.replace("Z", "+00:00"))
+    offset = timedelta(seconds=-((start.hour * 60 + start.minute) * 60 % 86400))
+    if offset < timedelta(hours=-12):
+        offset += timedelta(days=1)
+    zone = timezone(offset)
+    print(f"{prog}: note: days taken as UTC{_offset_text(offset)}, the offset the site last reported "
+          f"(pass --tz ZONE for days across a DST change)", file=sys.stderr)
+    return queues, zone
+
+
+def _offset_text(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _zone(name: str):

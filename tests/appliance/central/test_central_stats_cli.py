@@ -12,6 +12,7 @@ import pytest
 from appliance.central.store import RecordBatch, open_store
 from appliance.stats.snapshot import QueueStatsEngine
 from appliance.sync.convert import to_pb
+from appliance.v1 import live_pb2
 from tests.appliance.stats.daygen import DAY, QUEUES, SITE, TZ, site_day
 from tests.appliance.stats.factory import Clock
 
@@ -40,8 +41,13 @@ def central(tmp_path_factory):
         engine.clock.set(e.at)
         engine.record_finished(e.record)
         rows[e.record.key] = (e.record.started_at, to_pb(e.record).SerializeToString())
+    # What the site last told the central live, on the day after (one hour past its midnight):
+    # its queues with their settings, and when its day began.
+    engine.clock.set(datetime(DAY.year, DAY.month, DAY.day + 1, 1, tzinfo=TZ))
+    snapshot = live_pb2.SiteSnapshot(queues=engine.to_pb()).SerializeToString()
     db = open_store(str(tmp / "central.db"))
     try:
+        db.store_live("2026-10-26T01:00:00Z", [], {SITE: snapshot}, origin="test")
         db.store_records(SITE, "2026-10-26T03:00:00Z", RecordBatch(
             list(rows), [s for s, _ in rows.values()], [w for _, w in rows.values()]))
         db.store_records("site-b", "2026-10-26T03:00:00Z", RecordBatch(   # another site: not counted
@@ -81,6 +87,24 @@ def test_a_period_by_times_and_one_queue_as_a_table(central):
     assert lines[1].split()[0] == "queue" and len(lines) == 3
     row = lines[2].split()
     assert row[0] == "sales" and int(row[1]) == site["sales"].offered and int(row[2]) == site["sales"].answered
+
+
+def test_without_the_sites_config_its_reported_settings_and_offset_are_used(central):
+    """An integrator at the central need not hold the site's config: the service level and
+    short-abandon times, and the UTC offset of the site's day, come from its last statistics."""
+    tmp, site = central
+    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--json", "--day", DAY.isoformat(),
+                "--tz", "Europe/London")
+    assert out.returncode == 0, out.stderr
+    got = {row["queue"]: row for row in map(json.loads, out.stdout.splitlines())}
+    for queue, figures in site.items():
+        for name in FIGURES:
+            assert got[queue][name] == getattr(figures, name), (queue, name)
+    # without --tz: the offset the site reported (UTC+00:00 the day after the clocks went back)
+    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--json", "--day", "2026-10-26")
+    assert out.returncode == 0 and "UTC+00:00" in out.stderr, out.stderr
+    unknown = stats("--db", str(tmp / "central.db"), "--site", "site-x", "--day", "2026-10-26")
+    assert unknown.returncode == 1 and "pass --config" in unknown.stderr
 
 
 def test_the_sites_zone_decides_the_day(central):
