@@ -78,6 +78,10 @@ class SignEmulator:
         self._ignore = 0
         self.packets = self.foreign = self.checksum_errors = self.aborted = self.garbage = 0
         self.crashed: BaseException | None = None
+        # What each sign showed from when: (time.monotonic() the packet was read, address, text,
+        # bytes of that packet on the wire), one entry per change of the shown text.
+        self.shown_history: list[tuple[float, str, str, int]] = []
+        self._last_shown: dict[str, str] = {}
         self._stopping = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -203,12 +207,22 @@ class SignEmulator:
                         items += self._framer.feed(data, now)
                 for item in items:
                     self._handle(item)
+                    if isinstance(item, Packet):
+                        self._note_shown(now, len(item.raw))
                 if items:
                     with self._changed:
                         self._changed.notify_all()
         except BaseException as exc:            # a test must see it, not hang
             log.exception("sign emulator thread crashed")
             self.crashed = exc
+
+    def _note_shown(self, now: float, size: int) -> None:
+        with self._lock:
+            for sign in self._signs:
+                text = "\n".join(_render(body, sign.strings) for body in self._shown(sign, None))
+                if text != self._last_shown.get(sign.address):
+                    self._last_shown[sign.address] = text
+                    self.shown_history.append((now, sign.address, text, size))
 
     def _do_unplug(self) -> None:
         self.port.unplug()
