@@ -23,6 +23,8 @@ from appliance.sync.convert import call_event
 
 log = logging.getLogger("appliance.daemon")
 
+SOON_S = 0.02          # a change on the lines reaches the figures and the signs this soon (bursts coalesce)
+
 
 class Floor:
     """Everything supervisors and the CRM see live. Runs on the daemon's loop."""
@@ -41,6 +43,8 @@ class Floor:
         self.agents = None                              # appliance.agents.service.AgentsService
         self.change_listeners: list[Callable[[list[CallChange]], None]] = []
         self._finished: list = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._soon: asyncio.TimerHandle | None = None
 
     # ---- start and stop --------------------------------------------------------------------
 
@@ -49,6 +53,7 @@ class Floor:
         return self.stats.load(store.records_started_since(iso_utc(self.stats.since_for_restore())))
 
     def start(self, loop: asyncio.AbstractEventLoop, tasks: TaskGroup) -> None:
+        self._loop = loop
         signs = [d.settings for d in self.config.devices if device_kind(d.kind).role == "wallboard"]
         if signs:
             from appliance.wallboard.service import WallboardService
@@ -62,6 +67,8 @@ class Floor:
         self.stats.subscribe(self._stats_changed)
 
     async def close(self) -> None:
+        if self._soon is not None:
+            self._soon.cancel()
         if self.wallboards is not None:
             self.wallboards.close()
         if self.live is not None:
@@ -91,19 +98,32 @@ class Floor:
         agents.on_agent = self._agent_changed
 
     def _agent_changed(self, change) -> None:
-        self.stats.live_changed()
+        self._live_changed()
         if self.live is not None:
             from appliance.sync.convert import agent_event
             self.live.agent(agent_event(change))
 
     def publish(self, changes: list[CallChange]) -> None:
         if changes:
-            self.stats.live_changed()
+            self._live_changed()
             for listener in self.change_listeners:
                 listener(changes)
         if self.live is not None:
             for change in changes:
                 self.live.call(call_event(change))
+
+    def _live_changed(self) -> None:
+        """Callers or agents changed: the figures, and the signs showing them, follow within SOON_S
+        instead of at the next tick."""
+        self.stats.live_changed()
+        if self._loop is not None and self._soon is None:
+            self._soon = self._loop.call_later(SOON_S, self._follow)
+
+    def _follow(self) -> None:
+        self._soon = None
+        self.stats.tick()
+        if self.wallboards is not None:
+            self.wallboards.tick(self._clock())
 
     def tick(self, now: float) -> None:
         self.calls_changed()
