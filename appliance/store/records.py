@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 from appliance.calls.record import CallRecord
-from appliance.store.rows import INSERT_CDR, SELECT_CDR, record_from_row, row_values
+from appliance.store.rows import (INSERT_CDR, INSERT_CDR_PAYLOAD, SELECT_CDR, Serialize, record_from_row,
+                                  row_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +31,17 @@ class RecordsMixin:
 
     # ---- writer side --------------------------------------------------------------------
 
-    def add(self, records: Sequence[CallRecord], rejected: Sequence[RejectedRaw] = ()) -> AddResult:
+    def add(self, records: Sequence[CallRecord], rejected: Sequence[RejectedRaw] = (), *,
+            serialize: Serialize | None = None) -> AddResult:
         """Store records (each with its outbox row) and rejected input in ONE durable transaction.
 
-        A record whose key is already stored is counted as a duplicate, not an error.
+        A record whose key is already stored is counted as a duplicate, not an error. With
+        `serialize`, each record's wire bytes are stored beside it (cdr.payload) for the sync.
         """
-        return self.add_many([(records, rejected)])[0]
+        return self.add_many([(records, rejected)], serialize=serialize)[0]
 
-    def add_many(self, batches: Sequence[tuple[Sequence[CallRecord], Sequence[RejectedRaw]]]
-                 ) -> list[AddResult]:
+    def add_many(self, batches: Sequence[tuple[Sequence[CallRecord], Sequence[RejectedRaw]]], *,
+                 serialize: Serialize | None = None) -> list[AddResult]:
         """Like `add` for several callers' batches at once: one transaction, one result each."""
         stored_at = self._now()
         results = []
@@ -47,7 +50,11 @@ class RecordsMixin:
             for records, rejected in batches:
                 inserted: list[int] = []
                 if records:
-                    cur = conn.executemany(INSERT_CDR, ((*row_values(r), stored_at) for r in records))
+                    if serialize is None:
+                        cur = conn.executemany(INSERT_CDR, ((*row_values(r), stored_at) for r in records))
+                    else:
+                        cur = conn.executemany(INSERT_CDR_PAYLOAD, ((*row_values(r), stored_at, serialize(r))
+                                                                    for r in records))
                     if cur.rowcount:
                         inserted = [row[0] for row in conn.execute(
                             "SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]
@@ -69,11 +76,20 @@ class RecordsMixin:
             "WHERE outbox.cdr_id > ? ORDER BY outbox.cdr_id LIMIT ?", (after_id, limit))
         return [(row[0], record_from_row(row)) for row in rows]
 
+    def pending_payloads(self, after_id: int = 0, limit: int = 500) -> list[tuple[int, str, bytes | None]]:
+        """Undelivered (cdr id, key, wire bytes) with id > after_id, oldest first; the bytes are
+        None for rows stored without them (before schema 6, or not encodable): use `pending`."""
+        return self.conn.execute(
+            "SELECT cdr.id, cdr.key, cdr.payload FROM outbox JOIN cdr ON cdr.id = outbox.cdr_id "
+            "WHERE outbox.cdr_id > ? ORDER BY outbox.cdr_id LIMIT ?", (after_id, limit)).fetchall()
+
     def mark_delivered(self, cdr_ids: Sequence[int]) -> int:
-        """The central acknowledged these: drop them from the outbox. Returns how many were pending."""
+        """The central acknowledged these: drop them from the outbox. Returns how many were pending.
+
+        Consecutive ids (the usual acknowledged batch) go as one range delete each."""
         with self.transaction() as conn:
-            cur = conn.executemany("DELETE FROM outbox WHERE cdr_id = ?", ((int(i),) for i in cdr_ids))
-            return max(cur.rowcount, 0)
+            return sum(max(conn.execute("DELETE FROM outbox WHERE cdr_id BETWEEN ? AND ?", run).rowcount, 0)
+                       for run in id_runs(cdr_ids))
 
     def mark_rejected(self, items: Sequence[tuple[int, str]]) -> int:
         """The central refused these for good: move them from the outbox to dead_letter with the reason."""
@@ -150,3 +166,19 @@ class RecordsMixin:
                 record = record_from_row(row)
                 if record.started_at[:19] >= since:
                     yield record
+
+
+def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted, de-duplicated ids as (first, last) runs of consecutive integers: [1,2,3,7] -> [(1,3),(7,7)]."""
+    runs: list[tuple[int, int]] = []
+    ordered = sorted({int(i) for i in ids})
+    if not ordered:
+        return runs
+    first = prev = ordered[0]
+    for i in ordered[1:]:
+        if i != prev + 1:
+            runs.append((first, prev))
+            first = i
+        prev = i
+    runs.append((first, prev))
+    return runs

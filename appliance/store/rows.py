@@ -4,14 +4,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timezone
-from typing import Sequence
+from operator import attrgetter
+from typing import Callable, Optional, Sequence
 
 from appliance.calls.record import FIELD_NAMES, CallRecord, recording_from_dict
 
 CDR_COLS = ", ".join(FIELD_NAMES)
 INSERT_CDR = (f"INSERT OR IGNORE INTO cdr ({CDR_COLS}, stored_at) "
               f"VALUES ({', '.join('?' * (len(FIELD_NAMES) + 1))})")
+INSERT_CDR_PAYLOAD = (f"INSERT OR IGNORE INTO cdr ({CDR_COLS}, stored_at, payload) "
+                      f"VALUES ({', '.join('?' * (len(FIELD_NAMES) + 2))})")
 SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr.stored_at"
+# A record's wire bytes (appliance.v1.CallRecord), or None when it cannot be encoded. Injected by
+# the daemon from appliance.sync.convert: the store itself never imports protobuf.
+Serialize = Callable[[CallRecord], Optional[bytes]]
+_FIELDS = attrgetter(*FIELD_NAMES)
 _BOOLS = tuple(FIELD_NAMES.index(f) for f in ("final_leg", "headset_lost", "interrupted"))
 _MUTES = FIELD_NAMES.index("mute_intervals")
 _RECORDING = FIELD_NAMES.index("recording")
@@ -25,9 +32,12 @@ def iso(epoch: float | None) -> str | None:
 
 def row_values(r: CallRecord) -> tuple:
     """A record as the cdr table's column values: nested parts as JSON text ("" when empty)."""
-    values = [getattr(r, f) for f in FIELD_NAMES]
-    values[_MUTES] = json.dumps(values[_MUTES]) if values[_MUTES] else ""
-    rec = values[_RECORDING]
+    values = _FIELDS(r)
+    mutes, rec = values[_MUTES], values[_RECORDING]
+    if not mutes and rec is None:            # the common case (every SMDR leg): no copy
+        return values[:_MUTES] + ("",) + values[_MUTES + 1:_RECORDING] + ("",) + values[_RECORDING + 1:]
+    values = list(values)
+    values[_MUTES] = json.dumps(mutes) if mutes else ""
     values[_RECORDING] = json.dumps(dataclasses.asdict(rec), separators=(",", ":")) if rec else ""
     return tuple(values)
 

@@ -87,6 +87,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             acknowledged_at REAL
         )""",
     ),
+    # 6: each record's appliance.v1.CallRecord bytes, encoded once when stored, so the sync sends
+    #    what the store holds without rebuilding a record per row (NULL: older rows, or a record
+    #    that cannot be encoded; the sync then takes the columns and dead-letters what fails)
+    (
+        "ALTER TABLE cdr ADD COLUMN payload BLOB",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
