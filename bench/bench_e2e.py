@@ -39,6 +39,7 @@ from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order  
 from tests.helpers.central_proc import CentralProcess, make_pki  # noqa: E402
 
 SITE = "site-a"
+SWITCH = ["-c", "import sys, runpy; sys.setswitchinterval(float(sys.argv.pop(1))); sys.argv[0] = \"appliance\"; runpy.run_module(\"appliance\", run_name=\"__main__\")", os.environ["SWITCH"]] if os.environ.get("SWITCH") else []
 
 
 def free_port() -> int:
@@ -96,6 +97,27 @@ class Sampler:
         self.sample()
 
 
+def print_thread_cpu(proc: psutil.Process, n: int) -> None:
+    """CPU per record of each daemon thread, named by py-spy dump."""
+    names = {}
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    dump = subprocess.run([spy, "dump", "--pid", str(proc.pid), "--nonblocking"], capture_output=True, text=True)
+    for line in dump.stdout.splitlines():
+        if line.startswith("Thread "):          # Thread 1234 (active): "MainThread"
+            parts = line.split()
+            names[int(parts[1], 0)] = line.rsplit(" ", 1)[-1].strip('"')
+    for t in sorted(proc.threads(), key=lambda t: -(t.user_time + t.system_time)):
+        cpu = t.user_time + t.system_time
+        if cpu > 0.05:
+            print(f"      {names.get(t.id, t.id)!s:24} {cpu / n * 1e6:6.1f} us/record "
+                  f"(user {t.user_time / n * 1e6:.1f}, system {t.system_time / n * 1e6:.1f})")
+
+
+def spy_format(path: str) -> str:
+    """py-spy's output format by the file's extension: .json speedscope, .txt collapsed stacks, else SVG."""
+    return {".json": "speedscope", ".txt": "raw"}.get(Path(path).suffix, "flamegraph")
+
+
 def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
     run = work / f"run{index}"
     run.mkdir()
@@ -113,7 +135,7 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{port}"\n')
     src = Path(args.site_src).resolve() if args.site_src else ROOT
     env = dict(os.environ, PYTHONPATH=str(src))
-    daemon = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config", str(config)], cwd=src,
+    daemon = subprocess.Popen([sys.executable, *(SWITCH or ["-m", "appliance"]), "run", "--config", str(config)], cwd=src,
                               env=env, stdout=subprocess.DEVNULL if args.quiet else None)
     spy = None
     try:
@@ -133,8 +155,7 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
         if args.py_spy and index == 0:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(daemon.pid), "-o", args.py_spy, "-r", "200",
-                                    "--threads", "--nonblocking"] + (["-f", "speedscope"] if
-                                                                    args.py_spy.endswith(".json") else []),
+                                    "--threads", "--nonblocking", "-f", spy_format(args.py_spy)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sender = threading.Thread(target=sock.sendall, args=(data,), name="bench-sender", daemon=True)
         t0 = time.monotonic()
@@ -156,6 +177,8 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
         sampler.stop()
+        if args.threads:
+            print_thread_cpu(procs["daemon"], n)
         sock.close()
         return {"rate": n / elapsed, "seconds": elapsed,
                 "site_us": (sampler.cpu["daemon"] - cpu0["daemon"]) / n * 1e6,
@@ -184,6 +207,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run at most")
     ap.add_argument("--site-src", help="run the daemon from another checkout (before/after figures)")
     ap.add_argument("--py-spy", metavar="FILE", help="profile the daemon during the first run (py-spy record)")
+    ap.add_argument("--threads", action="store_true", help="print the daemon's CPU per thread after each run")
     ap.add_argument("--quiet", action="store_true", help="only the figures")
     args = ap.parse_args()
     print(f"bench_e2e: generating {args.records:,} Avaya records ...", flush=True)

@@ -9,7 +9,7 @@ from firmware_bridge.events import PbxLeg
 
 from appliance.calls.record import CallRecord
 from appliance.calls.source import DeviceInfo
-from appliance.common.time import iso_utc, local_to_utc
+from appliance.common.time import as_utc, local_to_utc
 
 
 @dataclass(slots=True)
@@ -19,16 +19,21 @@ class _OpenLegs:
     last_seen: datetime | None
 
 
-def _smdr_key(site_id: str, source: str, key_source: bytes, when: datetime | None) -> str:
+def _smdr_key(site_id: str, source: str, key_source: bytes, when: str | None) -> str:
     """Same bytes from the PBX => same key, so a re-sent record is stored once.
 
     The record's own time leads the key so keys arrive in nearly sorted order: the store's
     unique index then grows at its end instead of at random pages (flat insert speed at
-    millions of rows). `when` is None when the record's time could not be read.
+    millions of rows). `when` is that time as _iso text, None when it could not be read.
     """
     digest = hashlib.sha256(key_source).hexdigest()[:20]
-    stamp = "0" if when is None else f"{when.year:04d}{when.month:02d}{when.day:02d}T{when.hour:02d}{when.minute:02d}{when.second:02d}"
+    stamp = "0" if when is None else when.replace("-", "").replace(":", "")
     return f"{site_id}/{source}/{stamp}-{digest}"
+
+
+def _iso(utc: datetime) -> str:
+    """An aware UTC time as "YYYY-MM-DDTHH:MM:SS" (common.time.iso_utc without its "Z"), in C."""
+    return utc.isoformat(timespec="seconds")[:19]
 
 
 class SmdrCalls:
@@ -62,13 +67,14 @@ class SmdrCalls:
         total = leg.ring_s + leg.talk_s + leg.hold_s
         if leg.printed_at is None:
             self.clock_fallbacks += 1
-            started = now - timedelta(seconds=total)
+            started = as_utc(now) - timedelta(seconds=total)
         else:
             printed = local_to_utc(leg.printed_at, info.tz)
             started = printed - timedelta(seconds=total) if leg.printed_is_end else printed
+        started_at = _iso(started)
+        ended_at = _iso(started + timedelta(seconds=total)) if total else started_at
         key = _smdr_key(self.site_id, info.name, leg.key_source,
-                        None if leg.printed_at is None else (
-                            started + timedelta(seconds=total) if leg.printed_is_end else started))
+                        None if leg.printed_at is None else (ended_at if leg.printed_is_end else started_at))
         if leg.direction == "inbound":
             disposition = "answered" if leg.answered else "abandoned"
         else:
@@ -78,9 +84,9 @@ class SmdrCalls:
             key=key, site_id=self.site_id, source=info.name, source_kind=info.kind,
             direction=leg.direction, caller=leg.caller, callee=leg.callee,
             dialled_number=leg.dialled, queue=info.queue, agent=leg.agent,
-            started_at=iso_utc(started),
-            answered_at=iso_utc(started + timedelta(seconds=leg.ring_s)) if leg.answered else "",
-            ended_at=iso_utc(started + timedelta(seconds=total)), ring_s=leg.ring_s,
+            started_at=started_at + "Z",
+            answered_at=_iso(started + timedelta(seconds=leg.ring_s)) + "Z" if leg.answered else "",
+            ended_at=ended_at + "Z", ring_s=leg.ring_s,
             talk_s=leg.talk_s, hold_s=leg.hold_s, disposition=disposition,
             pbx_call_id=leg.call_id, leg=number, final_leg=leg.final, caller_name=leg.caller_name,
             raw=leg.raw.decode("latin-1"))

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from datetime import datetime
 from typing import Iterator, Sequence
 
 from appliance.calls.record import CallRecord
-from appliance.store.rows import (INSERT_CDR, INSERT_CDR_PAYLOAD, SELECT_CDR, Serialize, record_from_row,
+from appliance.store.rows import (ROWS_PER_INSERT, SELECT_CDR, Serialize, insert_cdr_rows, record_from_row,
                                   row_values)
 
 
@@ -51,13 +52,12 @@ class RecordsMixin:
                 inserted: list[int] = []
                 if records:
                     if serialize is None:
-                        cur = conn.executemany(INSERT_CDR, ((*row_values(r), stored_at) for r in records))
+                        rows = [(*row_values(r), stored_at) for r in records]
                     else:
-                        cur = conn.executemany(INSERT_CDR_PAYLOAD, ((*row_values(r), stored_at, serialize(r))
-                                                                    for r in records))
-                    if cur.rowcount:
-                        inserted = [row[0] for row in conn.execute(
-                            "SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]
+                        rows = [(*row_values(r), stored_at, serialize(r)) for r in records]
+                    added = insert_rows(conn, rows, serialize is not None)
+                    if added:
+                        inserted = new_ids(conn, last, added)
                         conn.execute("INSERT INTO outbox (cdr_id) SELECT id FROM cdr WHERE id > ?", (last,))
                         last = inserted[-1]
                 if rejected:
@@ -130,9 +130,12 @@ class RecordsMixin:
 
     def backlog(self) -> tuple[int, float | None]:
         """(undelivered count, seconds since the oldest undelivered record was stored, or None)."""
-        count, oldest = self.conn.execute(
-            "SELECT COUNT(*), MIN(cdr.stored_at) FROM outbox JOIN cdr ON cdr.id = outbox.cdr_id").fetchone()
-        return count, (None if oldest is None else max(0.0, self._now() - oldest))
+        # stored_at grows with id, so the oldest undelivered record is the lowest id in the outbox:
+        # no join over the whole backlog (this runs about once a second during a drain).
+        count, first = self.conn.execute("SELECT COUNT(*), MIN(cdr_id) FROM outbox").fetchone()
+        row = None if first is None else self.conn.execute(
+            "SELECT stored_at FROM cdr WHERE id = ?", (first,)).fetchone()
+        return count, (None if row is None else max(0.0, self._now() - row[0]))
 
     def open_pbx_legs(self, source: str, since_iso: str) -> dict[str, int]:
         """SMDR call ids of `source` (legs started at or after since_iso; "" = all) whose last stored
@@ -166,6 +169,24 @@ class RecordsMixin:
                 record = record_from_row(row)
                 if record.started_at[:19] >= since:
                     yield record
+
+
+def insert_rows(conn, rows: list[tuple], payload: bool) -> int:
+    """Insert cdr rows (INSERT OR IGNORE), ROWS_PER_INSERT per statement; returns how many were new."""
+    added = 0
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        cur = conn.execute(insert_cdr_rows(len(chunk), payload), list(chain.from_iterable(chunk)))
+        added += max(cur.rowcount, 0)
+    return added
+
+
+def new_ids(conn, last: int, added: int) -> list[int]:
+    """Ids of the rows just inserted after id `last`. In our write transaction SQLite gives each new
+    row MAX(id) + 1, so they are last+1 .. last+added; read them back only if that ever is not so."""
+    if conn.execute("SELECT MAX(id) FROM cdr").fetchone()[0] == last + added:
+        return list(range(last + 1, last + added + 1))
+    return [row[0] for row in conn.execute("SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]
 
 
 def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
