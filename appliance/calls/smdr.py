@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from firmware_bridge.events import PbxLeg
 
+from appliance.calls.pbxtime import PbxClock
 from appliance.calls.record import CallRecord
 from appliance.calls.source import DeviceInfo
 from appliance.common.time import as_utc, local_to_utc
@@ -45,6 +46,7 @@ class SmdrCalls:
         self.open_leg_ttl_s = open_leg_ttl_s
         self.clock_fallbacks = 0     # records timed by arrival because their own time was unusable
         self._legs: dict[tuple[str, str], _OpenLegs] = {}
+        self._clock = PbxClock()
 
     def seed_open_legs(self, source: str, legs: dict[str, int]) -> None:
         for call_id, n in legs.items():
@@ -64,15 +66,7 @@ class SmdrCalls:
         cannot be read falls back to the arrival time, taken as the end. Legs sharing a call id
         are numbered 1, 2, ... in arrival order; the final leg closes the call.
         """
-        total = leg.ring_s + leg.talk_s + leg.hold_s
-        if leg.printed_at is None:
-            self.clock_fallbacks += 1
-            started = as_utc(now) - timedelta(seconds=total)
-        else:
-            printed = local_to_utc(leg.printed_at, info.tz)
-            started = printed - timedelta(seconds=total) if leg.printed_is_end else printed
-        started_at = _iso(started)
-        ended_at = _iso(started + timedelta(seconds=total)) if total else started_at
+        started_at, answered_at, ended_at = self._times(info, leg, now)
         key = _smdr_key(self.site_id, info.name, leg.key_source,
                         None if leg.printed_at is None else (ended_at if leg.printed_is_end else started_at))
         if leg.direction == "inbound":
@@ -84,12 +78,30 @@ class SmdrCalls:
             key=key, site_id=self.site_id, source=info.name, source_kind=info.kind,
             direction=leg.direction, caller=leg.caller, callee=leg.callee,
             dialled_number=leg.dialled, queue=info.queue, agent=leg.agent,
-            started_at=started_at + "Z",
-            answered_at=_iso(started + timedelta(seconds=leg.ring_s)) + "Z" if leg.answered else "",
+            started_at=started_at + "Z", answered_at=answered_at + "Z" if answered_at else "",
             ended_at=ended_at + "Z", ring_s=leg.ring_s,
             talk_s=leg.talk_s, hold_s=leg.hold_s, disposition=disposition,
             pbx_call_id=leg.call_id, leg=number, final_leg=leg.final, caller_name=leg.caller_name,
             raw=leg.raw.decode("latin-1"))
+
+    def _times(self, info: DeviceInfo, leg: PbxLeg, now: datetime) -> tuple[str, str, str]:
+        """(started, answered or "", ended) as _iso text (no "Z")."""
+        total = leg.ring_s + leg.talk_s + leg.hold_s
+        epoch = None if leg.printed_at is None else self._clock.epoch(leg.printed_at, info.tz)
+        if epoch is not None:                       # the usual case: integer seconds, cached text
+            start = epoch - total if leg.printed_is_end else epoch
+            iso = self._clock.iso
+            started_at = iso(start)
+            return (started_at, iso(start + leg.ring_s) if leg.answered else "",
+                    iso(start + total) if total else started_at)
+        if leg.printed_at is None:
+            self.clock_fallbacks += 1
+            started = as_utc(now) - timedelta(seconds=total)
+        else:
+            printed = local_to_utc(leg.printed_at, info.tz)
+            started = printed - timedelta(seconds=total) if leg.printed_is_end else printed
+        return (_iso(started), _iso(started + timedelta(seconds=leg.ring_s)) if leg.answered else "",
+                _iso(started + timedelta(seconds=total)))
 
     def _number(self, source: str, call_id: str, key: str, *, final: bool, now: datetime) -> int:
         if not call_id:

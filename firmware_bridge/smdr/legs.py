@@ -16,6 +16,11 @@ def avaya_time(text: str) -> datetime:
     t = text.strip()
     if len(t) != 19 or t[4] != "/" or t[7] != "/" or t[10] != " " or t[13] != ":" or t[16] != ":":
         raise ValueError(f"not YYYY/MM/DD HH:MM:SS: {t!r}")
+    if t.isascii():
+        try:
+            return datetime.fromisoformat(t.replace("/", "-"))     # in C; int() below takes any digits
+        except ValueError:
+            pass
     return datetime(int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[14:16]), int(t[17:19]))
 
 
