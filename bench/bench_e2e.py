@@ -60,6 +60,18 @@ def central_count(db: Path) -> int:
         return 0
 
 
+def site_count(db: Path) -> int:
+    """Records durable in the daemon's store (cdr ids grow by one per insert)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute("SELECT max(id) FROM cdr").fetchone()[0] or 0
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
 def payload(n: int) -> bytes:
     calls = int(n / 1.08) + 100
     records = in_output_order(generate_avaya_calls(calls, start=datetime(2026, 1, 1), seed=1))[:n]
@@ -157,14 +169,22 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(daemon.pid), "-o", args.py_spy, "-r", "200",
                                     "--threads", "--nonblocking", "-f", spy_format(args.py_spy)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sender = threading.Thread(target=sock.sendall, args=(data,), name="bench-sender", daemon=True)
+        sent = []
+
+        def send() -> None:
+            sock.sendall(data)
+            sent.append(time.monotonic())
+        sender = threading.Thread(target=send, name="bench-sender", daemon=True)
         t0 = time.monotonic()
         sender.start()
         db = run / "central.db"
         last_print = t0
+        site_db, site_done = run / "data" / "appliance.db", None
         while True:
             count = central_count(db)
             now = time.monotonic()
+            if site_done is None and site_count(site_db) >= n:
+                site_done = now - t0
             if count >= n:
                 break
             if daemon.poll() is not None:
@@ -180,7 +200,9 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         if args.threads:
             print_thread_cpu(procs["daemon"], n)
         sock.close()
-        return {"rate": n / elapsed, "seconds": elapsed,
+        sender.join(10)
+        return {"rate": n / elapsed, "seconds": elapsed, "sent_s": (sent[0] - t0) if sent else elapsed,
+                "site_s": site_done or elapsed,
                 "site_us": (sampler.cpu["daemon"] - cpu0["daemon"]) / n * 1e6,
                 "central_us": (sampler.cpu["central"] - cpu0["central"]) / n * 1e6,
                 "daemon_rss": sampler.rss["daemon"] / 2**20, "central_rss": sampler.rss["central"] / 2**20}
@@ -221,7 +243,8 @@ def main() -> int:
         for index in range(args.runs):
             r = run_once(args, data, args.records, index, work)
             runs.append(r)
-            print(f"  run {index + 1}: {r['rate']:,.0f} CDR/s ({r['seconds']:.1f} s); CPU/record: site "
+            print(f"  run {index + 1}: {r['rate']:,.0f} CDR/s ({r['seconds']:.1f} s; last byte sent after "
+                  f"{r['sent_s']:.1f} s, all durable at the site after {r['site_s']:.1f} s); CPU/record: site "
                   f"{r['site_us']:.1f} us, central {r['central_us']:.1f} us; RSS max: daemon "
                   f"{r['daemon_rss']:.0f} MB, central {r['central_rss']:.0f} MB", flush=True)
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
