@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,34 +37,22 @@ from firmware_bridge.smdr.avaya import encode_record  # noqa: E402
 from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, make_pki  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_ingest import connect_to_daemon, free_port, stored as site_count  # noqa: E402
+
 SITE = "site-a"
-SWITCH = ["-c", "import sys, runpy; sys.setswitchinterval(float(sys.argv.pop(1))); sys.argv[0] = \"appliance\"; runpy.run_module(\"appliance\", run_name=\"__main__\")", os.environ["SWITCH"]] if os.environ.get("SWITCH") else []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def central_count(db: Path) -> int:
     """Records committed at the central (rowids grow by one per insert: max is the count)."""
+    return max_rowid(db, "SELECT max(rowid) FROM records")
+
+
+def max_rowid(db: Path, sql: str) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
         try:
-            return conn.execute("SELECT max(rowid) FROM records").fetchone()[0] or 0
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:
-        return 0
-
-
-def site_count(db: Path) -> int:
-    """Records durable in the daemon's store (cdr ids grow by one per insert)."""
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute("SELECT max(id) FROM cdr").fetchone()[0] or 0
+            return conn.execute(sql).fetchone()[0] or 0
         finally:
             conn.close()
     except sqlite3.OperationalError:
@@ -147,20 +134,11 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{port}"\n')
     src = Path(args.site_src).resolve() if args.site_src else ROOT
     env = dict(os.environ, PYTHONPATH=str(src))
-    daemon = subprocess.Popen([sys.executable, *(SWITCH or ["-m", "appliance"]), "run", "--config", str(config)], cwd=src,
+    daemon = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config", str(config)], cwd=src,
                               env=env, stdout=subprocess.DEVNULL if args.quiet else None)
     spy = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=1)
-                sock.settimeout(None)    # the daemon reads at its own pace: TCP flow control waits
-                break
-            except OSError:
-                if time.monotonic() > deadline or daemon.poll() is not None:
-                    raise SystemExit("daemon did not start listening")
-                time.sleep(0.1)
+        sock = connect_to_daemon(port, daemon)
         time.sleep(1.0)                  # let the sync connect: its handshake is not part of the figure
         procs = {"daemon": psutil.Process(daemon.pid), "central": psutil.Process(central.proc.pid)}
         sampler = Sampler(procs)
