@@ -76,7 +76,7 @@ class Daemon:
         await self._open_store_or_degrade()
         # A bounded queue keeps RSS flat: past it the daemon pauses device input (backpressure).
         self.writer = StoreWriter(self._store, max_pending=cfg.store.max_pending, max_batch=cfg.store.max_batch,
-                                  on_error=self.keeper.write_failed)
+                                  on_error=self.keeper.write_failed, serialize=self._record_bytes())
         self.keeper.attach(self.writer)
         self.ingest = Ingest(self.tracker, self.writer, loop=self._loop,
                              device_info=self.device_info, pause_inputs=self._set_paused,
@@ -370,6 +370,13 @@ class Daemon:
             reader.close()
 
     # ---- sync -------------------------------------------------------------------------
+
+    def _record_bytes(self):
+        """With a central: each record is encoded for it once, by the store writer (cdr.payload)."""
+        if not self.config.central.endpoints:
+            return None
+        from appliance.sync.convert import record_bytes
+        return record_bytes
 
     def _start_sync(self) -> None:
         if not self.config.central.endpoints:

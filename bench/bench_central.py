@@ -6,7 +6,12 @@ Prints figures; asserts nothing. Usage:
 --client fast: pre-serialised batches (what the site will send), so the figures are the central's;
 --client site: the real SyncClient draining a filled site store (bench_sync.py's children).
 With two replicas, two sites drain at once, each to its own replica (N/2 records each).
-Each run: a fresh database, mTLS, 500-record batches, 4 in flight, durable on the central (and the site).
+Each run: a fresh database, mTLS, 4 batches in flight, durable on the central (and the site); batches of
+500 records from the fast client, of the site's default batch_size (1,000) from the site.
+Figures for issue 12 (site side; median of 3):
+    .venv/bin/python bench/bench_central.py --client site --n 1000000 --runs 3
+    .venv/bin/python bench/bench_central.py --client site --backend postgres --n 1000000 --runs 3
+    .venv/bin/python bench/bench_central.py --client site --backend postgres --replicas 2 --n 1000000 --runs 3
 CPU per record: client processes, central processes, and the PostgreSQL server processes.
 """
 from __future__ import annotations
@@ -28,9 +33,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from appliance.sync.config import CentralConfig  # noqa: E402
 from tests.helpers.central_proc import CentralProcess, TestPki, make_pki  # noqa: E402
 
 BATCH, WINDOW = 500, 4
+SITE_BATCH = CentralConfig().batch_size      # --client site: the site as shipped
 RAW = ("2026/11/22 12:00:00,00:02:55,5,+15551234567,I,5550100,5550100,,,1000123,0,E201,Agent 201,T9001,"
        "Line 1.1,0,0,,,,,,,,,,")
 
@@ -299,7 +306,7 @@ def _start_client(kind: str, spec: dict, fill: Path | None) -> subprocess.Popen:
         cmd = [sys.executable, __file__, "_fast", json.dumps(spec)]
     else:
         drain = {"pki_dir": str(Path(spec["ca"]).parent), "ca": spec["ca"], "cert": spec["cert"], "key": spec["key"],
-                 "endpoint": spec["endpoint"], "data": str(fill), "n": spec["n"], "batch_size": BATCH,
+                 "endpoint": spec["endpoint"], "data": str(fill), "n": spec["n"], "batch_size": SITE_BATCH,
                  "window": WINDOW, "timeout_s": 900}
         cmd = [sys.executable, str(REPO / "bench" / "bench_sync.py"), "_drain", json.dumps(drain)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=dict(os.environ, BENCH_SITE=spec["site"]))

@@ -36,6 +36,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def connect_to_daemon(port: int, daemon: subprocess.Popen) -> socket.socket:
+    """Connect as the PBX once the daemon listens (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+            sock.settimeout(None)    # the daemon reads at its own pace: TCP flow control waits
+            return sock
+        except OSError:
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                raise SystemExit("daemon did not start listening")
+            time.sleep(0.1)
+
+
 def stored(db: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
@@ -67,16 +81,7 @@ def main() -> int:
     daemon = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config", str(config)], cwd=ROOT)
     proc = psutil.Process(daemon.pid)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=1)
-                sock.settimeout(None)    # the daemon reads at its own pace: TCP flow control waits
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("daemon did not start listening")
-                time.sleep(0.1)
+        sock = connect_to_daemon(port, daemon)
         idle_rss = proc.memory_info().rss
         db = work / "data" / "appliance.db"
         sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)

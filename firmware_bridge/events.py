@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .frozen import fast_init
+
 
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
@@ -79,6 +81,7 @@ class CommandResult:
 
 # ---- PBX call records (SMDR) ------------------------------------------------------------
 
+@fast_init                 # made once per record: see frozen.py
 @dataclass(frozen=True, slots=True)
 class AvayaSmdrRecord:
     """One Avaya IP Office SMDR CSV record (one call leg). Times as printed (PBX local time)."""
@@ -119,6 +122,7 @@ class PanasonicSmdrRecord:
     raw: bytes = b""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PbxLeg:
     """One call leg from a PBX call record, parsed into what a call tracker needs (any PBX).

@@ -30,6 +30,7 @@ class LineFramer:
             raise ValueError("max_line must be at least 1")
         pattern = _TERMINATOR + (b"|[" + re.escape(also_ends) + b"]" if also_ends else b"")
         self._finditer = re.compile(pattern).finditer
+        self._also = tuple(also_ends[i:i + 1] for i in range(len(also_ends)))
         self._strip = strip_leading
         self._blank = blank_lines
         self.max_line = max_line
@@ -54,13 +55,21 @@ class LineFramer:
                     i += 1
             data = data[i:]
         buf = self._buf + data if self._buf else data
-        pos = 0
-        for m in self._finditer(buf):
-            self._line(buf[pos:m.start()], out)
-            pos = m.end()
-        if pos and pos == len(buf) and buf[-1] == 13:
-            self._after_cr = True
-        rest = buf[pos:]
+        if self._plain(buf):
+            # Every terminator is LF or CR LF (what PBXs send): split in C instead of scanning by regex.
+            lines = (buf.replace(b"\r\n", b"\n") if 13 in buf else buf).split(b"\n")
+            rest = lines.pop()
+            line_out = self._line
+            for line in lines:
+                line_out(line, out)
+        else:
+            pos = 0
+            for m in self._finditer(buf):
+                self._line(buf[pos:m.start()], out)
+                pos = m.end()
+            if pos and pos == len(buf) and buf[-1] == 13:
+                self._after_cr = True
+            rest = buf[pos:]
         if not self._long and self._strip:
             rest = rest.lstrip(self._strip)
         if len(rest) > self.max_line:
@@ -68,6 +77,13 @@ class LineFramer:
             self._long = True
         self._buf = rest
         return out
+
+    def _plain(self, buf: bytes) -> bool:
+        """No bare CR, no CR CR and no extra line ends in buf: LF and CR LF are its only terminators."""
+        if self._also and any(b in buf for b in self._also):
+            return False
+        crs = buf.count(b"\r")
+        return not crs or crs == buf.count(b"\r\n")      # every CR is part of a CR LF
 
     def flush(self) -> list[tuple[bytes, str]]:
         """End of stream (connection closed, port gone): the unterminated rest, if any."""

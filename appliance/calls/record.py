@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from firmware_bridge.frozen import fast_init
+
 DIRECTIONS = ("inbound", "outbound", "internal")
 DISPOSITIONS = ("answered", "abandoned", "busy", "no_answer", "failed")
 RECORDING_STATUSES = ("", "recorded", "truncated", "not_recorded")   # "" = no audio path for the call
@@ -50,6 +52,7 @@ class Recording:
     trimmed_s: float = 0.0
 
 
+@fast_init                 # one per call or PBX leg, built on the ingest's hot path
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One finished call (or, for SMDR, one leg of a call).

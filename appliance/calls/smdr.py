@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 
 from firmware_bridge.events import PbxLeg
 
+from appliance.calls.pbxtime import PbxClock
 from appliance.calls.record import CallRecord
 from appliance.calls.source import DeviceInfo
-from appliance.common.time import iso_utc, local_to_utc
+from appliance.common.time import as_utc, local_to_utc
 
 
 @dataclass(slots=True)
@@ -19,16 +20,21 @@ class _OpenLegs:
     last_seen: datetime | None
 
 
-def _smdr_key(site_id: str, source: str, key_source: bytes, when: datetime | None) -> str:
+def _smdr_key(site_id: str, source: str, key_source: bytes, when: str | None) -> str:
     """Same bytes from the PBX => same key, so a re-sent record is stored once.
 
     The record's own time leads the key so keys arrive in nearly sorted order: the store's
     unique index then grows at its end instead of at random pages (flat insert speed at
-    millions of rows). `when` is None when the record's time could not be read.
+    millions of rows). `when` is that time as _iso text, None when it could not be read.
     """
     digest = hashlib.sha256(key_source).hexdigest()[:20]
-    stamp = "0" if when is None else f"{when.year:04d}{when.month:02d}{when.day:02d}T{when.hour:02d}{when.minute:02d}{when.second:02d}"
+    stamp = "0" if when is None else when.replace("-", "").replace(":", "")
     return f"{site_id}/{source}/{stamp}-{digest}"
+
+
+def _iso(utc: datetime) -> str:
+    """An aware UTC time as "YYYY-MM-DDTHH:MM:SS" (common.time.iso_utc without its "Z"), in C."""
+    return utc.isoformat(timespec="seconds")[:19]
 
 
 class SmdrCalls:
@@ -40,6 +46,7 @@ class SmdrCalls:
         self.open_leg_ttl_s = open_leg_ttl_s
         self.clock_fallbacks = 0     # records timed by arrival because their own time was unusable
         self._legs: dict[tuple[str, str], _OpenLegs] = {}
+        self._clock = PbxClock()
 
     def seed_open_legs(self, source: str, legs: dict[str, int]) -> None:
         for call_id, n in legs.items():
@@ -59,31 +66,42 @@ class SmdrCalls:
         cannot be read falls back to the arrival time, taken as the end. Legs sharing a call id
         are numbered 1, 2, ... in arrival order; the final leg closes the call.
         """
-        total = leg.ring_s + leg.talk_s + leg.hold_s
-        if leg.printed_at is None:
-            self.clock_fallbacks += 1
-            started = now - timedelta(seconds=total)
-        else:
-            printed = local_to_utc(leg.printed_at, info.tz)
-            started = printed - timedelta(seconds=total) if leg.printed_is_end else printed
+        started_at, answered_at, ended_at = self._times(info, leg, now)
         key = _smdr_key(self.site_id, info.name, leg.key_source,
-                        None if leg.printed_at is None else (
-                            started + timedelta(seconds=total) if leg.printed_is_end else started))
+                        None if leg.printed_at is None else (ended_at if leg.printed_is_end else started_at))
         if leg.direction == "inbound":
             disposition = "answered" if leg.answered else "abandoned"
         else:
             disposition = "answered" if leg.answered else "no_answer"
         number = self._number(info.name, leg.call_id, key, final=leg.final, now=now)
+        # Positional, in CallRecord's field order (key, site_id, source, source_kind, direction, caller,
+        # callee, dialled_number, queue, agent, started_at, answered_at, ended_at, ring_s, talk_s, hold_s,
+        # disposition, pbx_call_id, leg, final_leg, caller_name, raw): 22 keywords cost more than the
+        # rest of this function, once per record.
         return CallRecord(
-            key=key, site_id=self.site_id, source=info.name, source_kind=info.kind,
-            direction=leg.direction, caller=leg.caller, callee=leg.callee,
-            dialled_number=leg.dialled, queue=info.queue, agent=leg.agent,
-            started_at=iso_utc(started),
-            answered_at=iso_utc(started + timedelta(seconds=leg.ring_s)) if leg.answered else "",
-            ended_at=iso_utc(started + timedelta(seconds=total)), ring_s=leg.ring_s,
-            talk_s=leg.talk_s, hold_s=leg.hold_s, disposition=disposition,
-            pbx_call_id=leg.call_id, leg=number, final_leg=leg.final, caller_name=leg.caller_name,
-            raw=leg.raw.decode("latin-1"))
+            key, self.site_id, info.name, info.kind, leg.direction, leg.caller, leg.callee, leg.dialled,
+            info.queue, leg.agent, started_at + "Z", answered_at + "Z" if answered_at else "", ended_at + "Z",
+            leg.ring_s, leg.talk_s, leg.hold_s, disposition, leg.call_id, number, leg.final, leg.caller_name,
+            leg.raw.decode("latin-1"))
+
+    def _times(self, info: DeviceInfo, leg: PbxLeg, now: datetime) -> tuple[str, str, str]:
+        """(started, answered or "", ended) as _iso text (no "Z")."""
+        total = leg.ring_s + leg.talk_s + leg.hold_s
+        epoch = None if leg.printed_at is None else self._clock.epoch(leg.printed_at, info.tz)
+        if epoch is not None:                       # the usual case: integer seconds, cached text
+            start = epoch - total if leg.printed_is_end else epoch
+            iso = self._clock.iso
+            started_at = iso(start)
+            return (started_at, iso(start + leg.ring_s) if leg.answered else "",
+                    iso(start + total) if total else started_at)
+        if leg.printed_at is None:
+            self.clock_fallbacks += 1
+            started = as_utc(now) - timedelta(seconds=total)
+        else:
+            printed = local_to_utc(leg.printed_at, info.tz)
+            started = printed - timedelta(seconds=total) if leg.printed_is_end else printed
+        return (_iso(started), _iso(started + timedelta(seconds=leg.ring_s)) if leg.answered else "",
+                _iso(started + timedelta(seconds=total)))
 
     def _number(self, source: str, call_id: str, key: str, *, final: bool, now: datetime) -> int:
         if not call_id:

@@ -1,12 +1,15 @@
 """The store's records and outbox: add (CDR + outbox row in one transaction), pending, acks, dead letters."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from itertools import chain
 from datetime import datetime
 from typing import Iterator, Sequence
 
 from appliance.calls.record import CallRecord
-from appliance.store.rows import INSERT_CDR, SELECT_CDR, record_from_row, row_values
+from appliance.store.rows import (ROWS_PER_INSERT, SELECT_CDR, Serialize, insert_cdr_rows, record_from_row,
+                                  row_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +33,17 @@ class RecordsMixin:
 
     # ---- writer side --------------------------------------------------------------------
 
-    def add(self, records: Sequence[CallRecord], rejected: Sequence[RejectedRaw] = ()) -> AddResult:
+    def add(self, records: Sequence[CallRecord], rejected: Sequence[RejectedRaw] = (), *,
+            serialize: Serialize | None = None) -> AddResult:
         """Store records (each with its outbox row) and rejected input in ONE durable transaction.
 
-        A record whose key is already stored is counted as a duplicate, not an error.
+        A record whose key is already stored is counted as a duplicate, not an error. With
+        `serialize`, each record's wire bytes are stored beside it (cdr.payload) for the sync.
         """
-        return self.add_many([(records, rejected)])[0]
+        return self.add_many([(records, rejected)], serialize=serialize)[0]
 
-    def add_many(self, batches: Sequence[tuple[Sequence[CallRecord], Sequence[RejectedRaw]]]
-                 ) -> list[AddResult]:
+    def add_many(self, batches: Sequence[tuple[Sequence[CallRecord], Sequence[RejectedRaw]]], *,
+                 serialize: Serialize | None = None) -> list[AddResult]:
         """Like `add` for several callers' batches at once: one transaction, one result each."""
         stored_at = self._now()
         results = []
@@ -47,10 +52,13 @@ class RecordsMixin:
             for records, rejected in batches:
                 inserted: list[int] = []
                 if records:
-                    cur = conn.executemany(INSERT_CDR, ((*row_values(r), stored_at) for r in records))
-                    if cur.rowcount:
-                        inserted = [row[0] for row in conn.execute(
-                            "SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]
+                    if serialize is None:
+                        rows = [(*row_values(r), stored_at) for r in records]
+                    else:
+                        rows = [(*row_values(r), stored_at, serialize(r)) for r in records]
+                    added = insert_rows(conn, rows, serialize is not None)
+                    if added:
+                        inserted = new_ids(conn, last, added)
                         conn.execute("INSERT INTO outbox (cdr_id) SELECT id FROM cdr WHERE id > ?", (last,))
                         last = inserted[-1]
                 if rejected:
@@ -69,11 +77,39 @@ class RecordsMixin:
             "WHERE outbox.cdr_id > ? ORDER BY outbox.cdr_id LIMIT ?", (after_id, limit))
         return [(row[0], record_from_row(row)) for row in rows]
 
+    def pending_payloads(self, after_id: int = 0, limit: int = 500) -> list[tuple[int, str, bytes | None]]:
+        """Undelivered (cdr id, key, wire bytes) with id > after_id, oldest first; the bytes are
+        None for rows stored without them (before schema 6, or not encodable): use `pending`.
+
+        The rows come back aggregated into one result row: Python's sqlite3 releases the GIL for
+        every row it steps through, and each time may wait up to a switch interval (5 ms) to get
+        it back from the busy event loop thread; one step per batch waits once."""
+        ids, keys, sizes, blob = self.conn.execute(
+            "SELECT json_group_array(id), json_group_array(key), group_concat(size), group_concat(hexed, '') "
+            "FROM (SELECT cdr.id AS id, cdr.key AS key, ifnull(length(cdr.payload), -1) AS size, "
+            "      ifnull(hex(cdr.payload), '') AS hexed "
+            "      FROM outbox JOIN cdr ON cdr.id = outbox.cdr_id "
+            "      WHERE outbox.cdr_id > ? ORDER BY outbox.cdr_id LIMIT ?)", (after_id, limit)).fetchone()
+        if sizes is None:
+            return []
+        data = bytes.fromhex(blob)
+        rows, at = [], 0
+        for cdr_id, key, size in zip(json.loads(ids), json.loads(keys), map(int, sizes.split(","))):
+            if size < 0:
+                rows.append((cdr_id, key, None))
+            else:
+                rows.append((cdr_id, key, data[at:at + size]))
+                at += size
+        rows.sort()            # the aggregates' order follows the ordered subquery; do not rely on it
+        return rows
+
     def mark_delivered(self, cdr_ids: Sequence[int]) -> int:
-        """The central acknowledged these: drop them from the outbox. Returns how many were pending."""
+        """The central acknowledged these: drop them from the outbox. Returns how many were pending.
+
+        Consecutive ids (the usual acknowledged batch) go as one range delete each."""
         with self.transaction() as conn:
-            cur = conn.executemany("DELETE FROM outbox WHERE cdr_id = ?", ((int(i),) for i in cdr_ids))
-            return max(cur.rowcount, 0)
+            return sum(max(conn.execute("DELETE FROM outbox WHERE cdr_id BETWEEN ? AND ?", run).rowcount, 0)
+                       for run in id_runs(cdr_ids))
 
     def mark_rejected(self, items: Sequence[tuple[int, str]]) -> int:
         """The central refused these for good: move them from the outbox to dead_letter with the reason."""
@@ -114,9 +150,12 @@ class RecordsMixin:
 
     def backlog(self) -> tuple[int, float | None]:
         """(undelivered count, seconds since the oldest undelivered record was stored, or None)."""
-        count, oldest = self.conn.execute(
-            "SELECT COUNT(*), MIN(cdr.stored_at) FROM outbox JOIN cdr ON cdr.id = outbox.cdr_id").fetchone()
-        return count, (None if oldest is None else max(0.0, self._now() - oldest))
+        # stored_at grows with id, so the oldest undelivered record is the lowest id in the outbox:
+        # no join over the whole backlog (this runs about once a second during a drain).
+        count, first = self.conn.execute("SELECT COUNT(*), MIN(cdr_id) FROM outbox").fetchone()
+        row = None if first is None else self.conn.execute(
+            "SELECT stored_at FROM cdr WHERE id = ?", (first,)).fetchone()
+        return count, (None if row is None else max(0.0, self._now() - row[0]))
 
     def open_pbx_legs(self, source: str, since_iso: str) -> dict[str, int]:
         """SMDR call ids of `source` (legs started at or after since_iso; "" = all) whose last stored
@@ -150,3 +189,37 @@ class RecordsMixin:
                 record = record_from_row(row)
                 if record.started_at[:19] >= since:
                     yield record
+
+
+def insert_rows(conn, rows: list[tuple], payload: bool) -> int:
+    """Insert cdr rows (INSERT OR IGNORE), ROWS_PER_INSERT per statement; returns how many were new."""
+    added = 0
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        cur = conn.execute(insert_cdr_rows(len(chunk), payload), list(chain.from_iterable(chunk)))
+        added += max(cur.rowcount, 0)
+    return added
+
+
+def new_ids(conn, last: int, added: int) -> list[int]:
+    """Ids of the rows just inserted after id `last`. In our write transaction SQLite gives each new
+    row MAX(id) + 1, so they are last+1 .. last+added; read them back only if that ever is not so."""
+    if conn.execute("SELECT MAX(id) FROM cdr").fetchone()[0] == last + added:
+        return list(range(last + 1, last + added + 1))
+    return [row[0] for row in conn.execute("SELECT id FROM cdr WHERE id > ? ORDER BY id", (last,))]
+
+
+def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted, de-duplicated ids as (first, last) runs of consecutive integers: [1,2,3,7] -> [(1,3),(7,7)]."""
+    runs: list[tuple[int, int]] = []
+    ordered = sorted({int(i) for i in ids})
+    if not ordered:
+        return runs
+    first = prev = ordered[0]
+    for i in ordered[1:]:
+        if i != prev + 1:
+            runs.append((first, prev))
+            first = i
+        prev = i
+    runs.append((first, prev))
+    return runs

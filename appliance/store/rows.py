@@ -2,16 +2,38 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import datetime, timezone
-from typing import Sequence
+from operator import attrgetter
+from typing import Callable, Optional, Sequence
 
 from appliance.calls.record import FIELD_NAMES, CallRecord, recording_from_dict
 
 CDR_COLS = ", ".join(FIELD_NAMES)
 INSERT_CDR = (f"INSERT OR IGNORE INTO cdr ({CDR_COLS}, stored_at) "
               f"VALUES ({', '.join('?' * (len(FIELD_NAMES) + 1))})")
+ROWS_PER_INSERT = 256       # rows per multi-row INSERT: 33 values each, well under SQLite's 32,766
+
+
+@functools.lru_cache(maxsize=16)
+def insert_cdr_rows(n: int, payload: bool) -> str:
+    """INSERT OR IGNORE of n cdr rows in one statement (with the payload column or without).
+
+    One statement is one sqlite3_step: Python's sqlite3 releases the GIL around every step, so a
+    row-by-row executemany hands the GIL to the event loop thread once per row and then waits up
+    to a switch interval (5 ms) to get it back; this waits once per n rows."""
+    width = len(FIELD_NAMES) + (2 if payload else 1)
+    one = f"({', '.join('?' * width)})"
+    return (f"INSERT OR IGNORE INTO cdr ({CDR_COLS}, stored_at{', payload' if payload else ''}) "
+            f"VALUES {', '.join([one] * n)}")
+
+
 SELECT_CDR = f"SELECT cdr.id, {', '.join('cdr.' + f for f in FIELD_NAMES)}, cdr.stored_at"
+# A record's wire bytes (appliance.v1.CallRecord), or None when it cannot be encoded. Injected by
+# the daemon from appliance.sync.convert: the store itself never imports protobuf.
+Serialize = Callable[[CallRecord], Optional[bytes]]
+_FIELDS = attrgetter(*FIELD_NAMES)
 _BOOLS = tuple(FIELD_NAMES.index(f) for f in ("final_leg", "headset_lost", "interrupted"))
 _MUTES = FIELD_NAMES.index("mute_intervals")
 _RECORDING = FIELD_NAMES.index("recording")
@@ -25,9 +47,12 @@ def iso(epoch: float | None) -> str | None:
 
 def row_values(r: CallRecord) -> tuple:
     """A record as the cdr table's column values: nested parts as JSON text ("" when empty)."""
-    values = [getattr(r, f) for f in FIELD_NAMES]
-    values[_MUTES] = json.dumps(values[_MUTES]) if values[_MUTES] else ""
-    rec = values[_RECORDING]
+    values = _FIELDS(r)
+    mutes, rec = values[_MUTES], values[_RECORDING]
+    if not mutes and rec is None:            # the common case (every SMDR leg): no copy
+        return values[:_MUTES] + ("",) + values[_MUTES + 1:_RECORDING] + ("",) + values[_RECORDING + 1:]
+    values = list(values)
+    values[_MUTES] = json.dumps(mutes) if mutes else ""
     values[_RECORDING] = json.dumps(dataclasses.asdict(rec), separators=(",", ":")) if rec else ""
     return tuple(values)
 

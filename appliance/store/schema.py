@@ -110,6 +110,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX upload_local ON upload(at) WHERE state = 'uploaded' AND deleted_at IS NULL",
         "CREATE INDEX cdr_recorded ON cdr(id) WHERE recording != ''",
     ),
+    # 8: each record's appliance.v1.CallRecord bytes, encoded once when stored, so the sync sends
+    #    what the store holds without rebuilding a record per row (NULL: older rows, or a record
+    #    that cannot be encoded; the sync then takes the columns and dead-letters what fails)
+    (
+        "ALTER TABLE cdr ADD COLUMN payload BLOB",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from appliance.calls.record import CallRecord
 from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.store.errors import StoreError
 from appliance.store.records import AddResult, RejectedRaw
+from appliance.store.rows import Serialize
 from appliance.store.store import Store
 
 log = logging.getLogger("appliance.store")
@@ -45,6 +46,9 @@ class StoreWriter:
     attempt, i.e. while the thread is alive and not stuck inside SQLite; `last_commit` moves
     only on commits. A watchdog that must not restart the daemon during a disk-full outage (which
     would lose the queue) watches `last_progress`, and alarms on `healthy`.
+
+    `serialize` (appliance.sync.convert.record_bytes, injected) encodes each record for the
+    central once, here, so the sync sends the stored bytes as they are.
     """
 
     IDLE_CHECK_S = 1.0
@@ -52,8 +56,9 @@ class StoreWriter:
     def __init__(self, store_factory: Callable[[], Store], *, max_batch: int = 2000,
                  on_error: Callable[[BaseException], None] | None = None, max_pending: int = 100_000,
                  retry: BackoffPolicy = BackoffPolicy(base_s=0.5, cap_s=30.0), name: str = "store-writer",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, serialize: Serialize | None = None):
         self._factory = store_factory
+        self._serialize = serialize
         self.max_batch = max_batch
         self.max_pending = max_pending
         self._on_error = on_error
@@ -193,7 +198,8 @@ class StoreWriter:
                 try:
                     if store is None:
                         store = self._factory()
-                    results = store.add_many([(j.records, j.rejected) for j in batch])
+                    results = store.add_many([(j.records, j.rejected) for j in batch],
+                                             serialize=self._serialize)
                 except Exception as exc:   # noqa: BLE001 - any failure keeps the batch queued
                     self._failed(exc, store, batch)
                     store = None

@@ -74,24 +74,42 @@ class StoreWork:
             close()
 
     def prepare_batch(self, cursor: int, batch_id: int) -> Prepared | None:
+        """The next batch after `cursor`: the records' stored wire bytes, concatenated. Rows stored
+        without them are encoded from their columns; a record that cannot be is dead-lettered."""
         store = self.store()
-        rows = store.pending(after_id=cursor, limit=self._batch_size)
+        rows = store.pending_payloads(after_id=cursor, limit=self._batch_size)
         if not rows:
             self.refresh_backlog(force=True)     # cheap: the outbox is (nearly) empty
             return None
-        request, failed = convert.batch_request(batch_id, (record for _, record in rows))
-        ids = tuple(cdr_id for cdr_id, _ in rows)
-        keys = tuple(record.key for _, record in rows)
-        if failed:
-            bad = {exc.key: exc.reason for exc in failed}
-            store.mark_rejected([(cdr_id, f"not sendable: {bad[key]}")
-                                 for cdr_id, key in zip(ids, keys) if key in bad])
-            kept = [(cdr_id, key) for cdr_id, key in zip(ids, keys) if key not in bad]
-            ids, keys = tuple(i for i, _ in kept), tuple(k for _, k in kept)
+        last_id = rows[-1][0]
+        failed: list[tuple[int, convert.ConversionError]] = []
+        if any(payload is None for _, _, payload in rows):
+            rows, failed = self._encode_missing(store, cursor, rows)
+        ids, keys, payloads = zip(*rows) if rows else ((), (), ())
         self.refresh_backlog()
-        return Prepared(batch_id=batch_id, ids=ids, keys=keys, payload=request.SerializeToString(),
-                         last_id=rows[-1][0], unsendable=len(failed),
-                         first_unsendable=str(failed[0]) if failed else "")
+        return Prepared(batch_id=batch_id, ids=ids, keys=keys, payload=convert.batch_bytes(batch_id, payloads),
+                        last_id=last_id, unsendable=len(failed),
+                        first_unsendable=str(failed[0][1]) if failed else "")
+
+    def _encode_missing(self, store, cursor: int, rows: list) -> tuple[list, list]:
+        """Rows without stored bytes (older rows, or not encodable when stored): encode them from
+        their columns as before; dead-letter those that cannot be. Returns (rows to send, failures)."""
+        full = dict(store.pending(after_id=cursor, limit=len(rows)))
+        out, failed = [], []
+        for cdr_id, key, payload in rows:
+            if payload is None:
+                record = full.get(cdr_id)
+                if record is None:
+                    continue                     # delivered meanwhile
+                try:
+                    payload = convert.to_pb(record).SerializeToString()
+                except convert.ConversionError as exc:
+                    failed.append((cdr_id, exc))
+                    continue
+            out.append((cdr_id, key, payload))
+        if failed:
+            store.mark_rejected([(cdr_id, f"not sendable: {exc.reason}") for cdr_id, exc in failed])
+        return out, failed
 
     def apply_acks(self, raws: list[bytes], inflight: dict[int, InFlight]) -> AckResult:
         """Check each response against its batch and mark the store, one transaction per kind."""

@@ -16,6 +16,11 @@ def avaya_time(text: str) -> datetime:
     t = text.strip()
     if len(t) != 19 or t[4] != "/" or t[7] != "/" or t[10] != " " or t[13] != ":" or t[16] != ":":
         raise ValueError(f"not YYYY/MM/DD HH:MM:SS: {t!r}")
+    if t.isascii():
+        try:
+            return datetime.fromisoformat(t.replace("/", "-"))     # in C; int() below takes any digits
+        except ValueError:
+            pass
     return datetime(int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[14:16]), int(t[17:19]))
 
 
@@ -43,13 +48,12 @@ def avaya_leg(rec: AvayaSmdrRecord) -> PbxLeg:
         agent = exts[0] if answered and exts else ""
     else:
         agent = rec.party1_device[1:] if rec.party1_device.startswith("E") else ""
-    return PbxLeg(
-        printed_at=printed, printed_is_end=False, ring_s=rec.ring_s, talk_s=rec.connected_s,
-        hold_s=rec.hold_s + rec.park_s, direction=direction, answered=answered, caller=rec.caller,
-        callee=rec.called_number, dialled=rec.dialled_number,
-        caller_name=rec.party1_name if direction != "inbound" else "", agent=agent,
-        call_id=rec.call_id, final=not rec.continuation, raw=rec.raw,
-        key_source=rec.raw or repr(rec).encode())
+    # Positional (printed_at, printed_is_end, ring_s, talk_s, hold_s, direction, answered, caller,
+    # callee, dialled, caller_name, agent, call_id, final, raw, key_source): built once per record.
+    return PbxLeg(printed, False, rec.ring_s, rec.connected_s, rec.hold_s + rec.park_s, direction, answered,
+                  rec.caller, rec.called_number, rec.dialled_number,
+                  rec.party1_name if direction != "inbound" else "", agent, rec.call_id, not rec.continuation,
+                  rec.raw, rec.raw or repr(rec).encode())
 
 
 def panasonic_leg(rec: PanasonicSmdrRecord, options: PanasonicOptions) -> PbxLeg:

@@ -12,6 +12,7 @@ import pytest
 
 from appliance.store import Store
 from appliance.sync import SyncClient, CentralConfig
+from appliance.sync.convert import record_bytes, to_pb
 from appliance.v1 import sync_pb2
 from tests.helpers.sync_harness import (SITE, ClientThread, call_record, central_keys,
                                                dead_letters, fill_store, mtls_config, store_stats)
@@ -42,6 +43,20 @@ def test_whole_backlog_arrives_once_in_store_order(pki, central, tmp_path):
     assert status["active_endpoint"] == central.address
     assert (status["stored_total"], status["duplicates_total"], status["rejected_total"]) == (3000, 0, 0)
     assert status["last_ack_at"] and status["last_error"] == ""
+
+
+def test_rows_with_and_without_stored_bytes_arrive_in_order_with_every_field(pki, central, tmp_path):
+    data = tmp_path / "data"
+    old = fill_store(data, 250, serialize=None)             # stored before schema 6: no bytes
+    new = fill_store(data, 250, start=250)                  # as the daemon stores them now
+    fill_store(data, 10, start=500, serialize=None)
+    with ClientThread(mtls_config(pki, central.address, batch_size=100), data) as client:
+        wait_for(lambda: client.status()["acked_total"] == 510, 20, message="510 acks")
+    assert central_keys(central)[:500] == old + new
+    for i in (0, 249, 250, 499, 505):
+        record = call_record(i)
+        assert central.stored_payload(record.key) == to_pb(record).SerializeToString()
+    assert store_stats(data)["pending"] == 0
 
 
 def test_wake_sends_new_records_without_waiting_for_the_poll(pki, central, tmp_path):
@@ -182,10 +197,11 @@ def test_the_log_names_a_rejected_record_by_its_whole_key(pki, tmp_path, caplog)
     assert client.status()["rejected_total"] == 1
 
 
-def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path):
+@pytest.mark.parametrize("serialize", [record_bytes, None], ids=["stored-bytes", "schema-5-rows"])
+def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path, serialize):
     data = tmp_path / "data"
     with Store(data, site_id=SITE) as store:
-        store.add([call_record(0), call_record(1, direction="sideways"), call_record(2)])
+        store.add([call_record(0), call_record(1, direction="sideways"), call_record(2)], serialize=serialize)
     with ClientThread(mtls_config(pki, central.address), data) as client:
         wait_for(lambda: store_stats(data)["pending"] == 0, 10, message="outbox empty")
         status = client.status()

@@ -11,6 +11,7 @@ from typing import Callable
 from appliance.calls.record import CallRecord
 from appliance.store import Store
 from appliance.sync import SyncClient, CentralConfig
+from appliance.sync.convert import record_bytes
 from tests.helpers.central_proc import CentralProcess, TestPki
 
 SITE = "site-a"
@@ -26,11 +27,12 @@ def call_record(i: int, site_id: str = SITE, **fields) -> CallRecord:
     return CallRecord(**values)
 
 
-def fill_store(data_dir: Path, count: int, start: int = 0) -> list[str]:
-    """Add `count` records to the store in data_dir; returns their keys."""
+def fill_store(data_dir: Path, count: int, start: int = 0, *, serialize=record_bytes) -> list[str]:
+    """Add `count` records to the store in data_dir, each with its wire bytes as the daemon stores
+    them (serialize=None: without, as rows stored before schema 6); returns their keys."""
     records = [call_record(i) for i in range(start, start + count)]
     with Store(data_dir, site_id=SITE) as store:
-        store.add(records)
+        store.add(records, serialize=serialize)
     return [r.key for r in records]
 
 
