@@ -197,7 +197,7 @@ def test_the_log_names_a_rejected_record_by_its_whole_key(pki, tmp_path, caplog)
     assert client.status()["rejected_total"] == 1
 
 
-@pytest.mark.parametrize("serialize", [record_bytes, None], ids=["stored-bytes", "schema-5-rows"])
+@pytest.mark.parametrize("serialize", [record_bytes, None], ids=["stored-bytes", "rows-without-bytes"])
 def test_record_that_cannot_be_encoded_is_dead_lettered_locally_and_the_rest_flow(pki, central, tmp_path, serialize):
     data = tmp_path / "data"
     with Store(data, site_id=SITE) as store:
