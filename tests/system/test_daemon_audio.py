@@ -4,6 +4,7 @@ recording leaves an interrupted record with a truncated recording; no recipient 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from firmware_bridge.pty import EmulatedPort
 from tests.appliance.audio.audio_support import AGENT_TEXT, CALLER_TEXT, find, padded, speak
 from tests.appliance.audio.recording_helpers import age_decrypt, keygen
 from tests.helpers.daemon_proc import DaemonProcess
+from tests.helpers.tmpfs import needs_root, tmpfs
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.system
@@ -37,11 +39,12 @@ def setup_site(tmp_path: Path, recipients: list[str]) -> tuple[Path, dict]:
     text = (f'[site]\nid = "site-audio"\ndata_dir = "{tmp_path / "data"}"\n'
             f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n'
             f'[store]\nballast_mb = 0\n'
-            f'[recording]\nrecipients = {json.dumps(recipients)}\nsegment_s = 3\nquota_mb = 100\nreserve_mb = 1\n'
+            f'[recording]\nrecipients = {json.dumps(recipients)}\nsegment_s = 3\nquota_mb = 100\nreserve_mb = 4\n'
             f'[[line]]\nname = "gsm1"\nport = "{tmp_path / "ttyGSM"}"\nqueue = "support"\n'
             f'audio = "line1"\naudio_paced = true\nreconnect_delay = 0.05\nreconnect_delay_max = 0.2\n'
             f'[[headset]]\nname = "hs-anna"\nhidraw = "{tmp_path / "hs.sock"}"\ndescriptor_file = "{HID}"\n'
-            f'agent = "anna"\nqueues = ["support"]\naudio = "headset1"\naudio_paced = true\n')
+            f'agent = "anna"\nqueues = ["support"]\naudio = "headset1"\naudio_paced = true\n'
+            f'[[queue]]\nname = "support"\nwrap_up_s = 0\n')
     path = tmp_path / "appliance.toml"
     path.write_text(text)
     return path, {"ALSA_CONFIG_PATH": str(asound), "caller": caller, "agent": agent}
@@ -188,3 +191,45 @@ def test_without_a_recipient_nothing_is_recorded_and_the_call_goes_on(tmp_path):
     assert row["disposition"] == "answered" and not (tmp_path / "data" / "recordings").exists() or \
         not any((tmp_path / "data" / "recordings").iterdir())
     assert "ALERT: call not recorded" in log
+
+
+@needs_root
+def test_a_full_disk_refuses_recordings_not_records_and_recording_resumes_when_space_returns(tmp_path):
+    """The data dir on a real 24 MB file system: with less free than reserve_mb (the call records'
+    space), a call is answered and stored but not recorded, with the reason and an alarm; once space
+    returns, the next call is recorded again, by itself."""
+    keys = keygen(tmp_path)
+    site = Site(tmp_path, [keys.recipient])
+    with tmpfs(tmp_path / "data", "24m"):
+        filler = None
+        try:
+            site.start()
+            free = os.statvfs(tmp_path / "data")
+            left = 2 << 20                              # 2 MB free: below reserve_mb (4), room for records
+            filler = tmp_path / "data" / "filler"
+            with open(filler, "wb") as f:
+                f.write(b"\xff" * (free.f_bavail * free.f_frsize - left))
+            site.answered_call()
+            wait_for(lambda: (tmp_path / "headset_out.raw").exists()
+                     and (tmp_path / "headset_out.raw").stat().st_size > RATE * 2, 20, message="bridged")
+            site.headset.hang_up()
+            [first] = wait_for(lambda: rows(tmp_path), 20, message="the first record stored")
+            filler.unlink()                              # space returns
+            filler = None
+            site.answered_call()
+            wait_for(lambda: (tmp_path / "data" / "recordings").exists()
+                     and any(p.name.endswith(".age") for p in (tmp_path / "data" / "recordings").iterdir()), 30,
+                     message="a segment of the second call")
+            site.headset.hang_up()
+            _, second = wait_for(lambda: rows(tmp_path)[1:] and rows(tmp_path), 20, message="the second record")
+            assert site.daemon.terminate() == 0
+            log = site.daemon.log_text()
+        finally:
+            if filler is not None:
+                filler.unlink()
+            site.close()
+    refused = json.loads(first["recording"])
+    assert first["disposition"] == "answered" and refused["status"] == "not_recorded", refused
+    assert "reserve" in refused["reason"] or "free" in refused["reason"], refused
+    assert "ALERT: call not recorded" in log
+    assert json.loads(second["recording"])["status"] == "recorded"
