@@ -102,11 +102,12 @@ class Desk:
 
     def recover(self, store) -> tuple[list[CallRecord], list[str]]:
         """On a thread at start: calls recorded when the daemon died, finished as interrupted."""
-        from appliance.audio.recovery import interrupted_record
         found = store.open_calls()
-        if found:
-            log.warning("%d call(s) were being recorded when the appliance stopped: stored as interrupted, "
-                        "recordings truncated", len(found))
+        if not found:
+            return [], []          # the usual start: the audio code (and its crypto) is not even loaded
+        from appliance.audio.recovery import interrupted_record
+        log.warning("%d call(s) were being recorded when the appliance stopped: stored as interrupted, "
+                    "recordings truncated", len(found))
         return [interrupted_record(r, saved, self.recordings) for r, saved in found], [r.key for r, _ in found]
 
     def forget(self, keys: list[str]) -> None:

@@ -19,7 +19,6 @@ from appliance.common.time import iso_utc
 from appliance.config import Config
 from appliance.devices import DeviceRunner
 from appliance.stats.service import QueueStatsService, sign_figures
-from appliance.sync.convert import call_event
 
 log = logging.getLogger("appliance.daemon")
 
@@ -109,6 +108,7 @@ class Floor:
             for listener in self.change_listeners:
                 listener(changes)
         if self.live is not None:
+            from appliance.sync.convert import call_event      # protobuf: loaded only with a central
             for change in changes:
                 self.live.call(call_event(change))
 
@@ -165,6 +165,7 @@ class Floor:
             self.live.stats([snap.to_pb() for snap in snapshot.values()])
 
     def _snapshot(self):
+        from appliance.sync.convert import call_event
         from appliance.v1 import live_pb2
         return live_pb2.SiteSnapshot(
             calls=[call_event(c) for c in self.watch.current()], agents=self.agent_snapshot(),
