@@ -1,6 +1,8 @@
 """Slice the records of a serialized SyncRequest out of its wire bytes, so each is stored exactly as the site sent it."""
 from __future__ import annotations
 
+from appliance.sync.convert import varint_bytes
+
 _LEN = 2            # protobuf wire type: length-delimited
 _BATCH_FIELD = 2    # SyncRequest.batch
 _RECORDS_FIELD = 2  # CdrBatch.records
@@ -85,15 +87,6 @@ def _records_fast(data: bytes, start: int, end: int, out: list[bytes]) -> bool:
         return True
     del out[mark:]
     return False
-
-
-def varint_bytes(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 _STATUS_TAIL = {True: b"\x10\x01", False: b"\x10\x02"}     # RecordAck.status: STORED (1) / DUPLICATE (2)

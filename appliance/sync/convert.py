@@ -140,7 +140,8 @@ def record_bytes(record: CallRecord) -> bytes | None:
         return None
 
 
-def _varint(value: int) -> bytes:
+def varint_bytes(value: int) -> bytes:
+    """A protobuf base-128 varint (the central's wire helpers build acks with it too)."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -149,7 +150,7 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-_RECORD_TAGS = [b"\x12" + _varint(n) for n in range(1 << 11)]    # CdrBatch.records + a length < 2 KiB
+_RECORD_TAGS = [b"\x12" + varint_bytes(n) for n in range(1 << 11)]    # CdrBatch.records + a length < 2 KiB
 
 
 def batch_bytes(batch_id: int, records: Iterable[bytes]) -> bytes:
@@ -159,14 +160,14 @@ def batch_bytes(batch_id: int, records: Iterable[bytes]) -> bytes:
     slices without walking the fields; parsing it gives what batch_request would have built.
     """
     tags = _RECORD_TAGS
-    parts = [b"\x08" + _varint(batch_id)] if batch_id else []
+    parts = [b"\x08" + varint_bytes(batch_id)] if batch_id else []
     append = parts.append
     for record in records:
         size = len(record)
-        append(tags[size] if size < 2048 else b"\x12" + _varint(size))
+        append(tags[size] if size < 2048 else b"\x12" + varint_bytes(size))
         append(record)
     body = b"".join(parts)
-    return b"\x12" + _varint(len(body)) + body
+    return b"\x12" + varint_bytes(len(body)) + body
 
 
 def hello_request(site_id: str, appliance_version: str) -> sync_pb2.SyncRequest:

@@ -3,7 +3,6 @@ agents answer the site's line, mute, hang up; the caller leaves as they answer; 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from firmware_bridge.headset.emulator import HeadsetEmulator
 from firmware_bridge.pty import EmulatedPort
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import wait_for
+from tests.helpers.site_db import cdr_rows
 
 pytestmark = pytest.mark.system
 
@@ -40,18 +40,7 @@ def config(tmp_path: Path, port: str) -> Path:
 
 
 def cdrs(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "data" / "appliance.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM cdr ORDER BY id")]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
+    return cdr_rows(tmp_path / "data")
 
 def agents(config_path: Path) -> dict[str, dict]:
     out = subprocess.run([sys.executable, "-m", "appliance", "status", "--json", "--config", str(config_path)],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from tests.appliance.audio.recording_helpers import age_decrypt, keygen
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.tmpfs import needs_root, tmpfs
 from tests.helpers.waiting import wait_for
+from tests.helpers.site_db import cdr_rows
 
 pytestmark = pytest.mark.system
 
@@ -51,18 +51,7 @@ def setup_site(tmp_path: Path, recipients: list[str]) -> tuple[Path, dict]:
 
 
 def rows(tmp_path: Path) -> list[dict]:
-    db = tmp_path / "data" / "appliance.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM cdr ORDER BY id")]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
+    return cdr_rows(tmp_path / "data")
 
 class Site:
     def __init__(self, tmp_path: Path, recipients: list[str]):

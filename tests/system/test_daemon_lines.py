@@ -1,7 +1,6 @@
 """The real daemon with emulated GSM modules and a voice modem on real ptys: every call outcome is recorded."""
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from firmware_bridge.at import GsmModemEmulator, VoiceModemEmulator
 from firmware_bridge.pty import EmulatedPort
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import wait_for
+from tests.helpers.site_db import cdr_rows
 
 pytestmark = pytest.mark.system
 
@@ -26,18 +26,7 @@ def config(tmp_path: Path, lines: dict[str, tuple[str, str]]) -> Path:
 
 
 def cdrs(tmp_path: Path, source: str) -> list[dict]:
-    path = tmp_path / "data" / "appliance.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM cdr WHERE source = ? ORDER BY id", (source,))]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
+    return cdr_rows(tmp_path / "data", source)
 
 def test_gsm_line_records_answered_abandoned_and_withheld_calls(tmp_path):
     port = EmulatedPort(str(tmp_path / "ttyGSM"))

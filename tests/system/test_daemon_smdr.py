@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import stat
 from collections import Counter
 from datetime import datetime
@@ -18,6 +17,7 @@ from firmware_bridge.smdr.avaya import encode_record as encode_avaya
 from firmware_bridge.smdr.panasonic import PanasonicOptions
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import free_port, wait_for
+from tests.helpers.site_db import site_rows
 
 pytestmark = pytest.mark.system
 
@@ -36,17 +36,7 @@ def write_config(tmp_path: Path, *, avaya_port: int | None = None, panasonic: st
 
 
 def db_rows(tmp_path: Path, sql: str, args=()) -> list:
-    path = tmp_path / "data" / "appliance.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
+    return site_rows(tmp_path / "data", sql, args)
 
 def cdr_count(tmp_path: Path, source: str) -> int:
     rows = db_rows(tmp_path, "SELECT count(*) FROM cdr WHERE source = ?", (source,))
