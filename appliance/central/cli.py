@@ -78,11 +78,12 @@ def serve_main(argv: list[str]) -> int:
                         help="test aid: wait N ms after each commit before acking (backpressure tests)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
-    if args.log_level == "debug":
-        # gRPC core logs why a TLS handshake failed (e.g. CERTIFICATE_VERIFY_FAILED) only at INFO; it reads this
-        # when grpc initialises, which is below (the server module is imported lazily).
-        os.environ.setdefault("GRPC_VERBOSITY", "INFO")
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    # gRPC core says why a TLS handshake failed (e.g. CERTIFICATE_VERIFY_FAILED) only at INFO; it reads this
+    # when grpc initialises, which is below (the server module is imported lazily). core_log turns that
+    # into one line per refused handshake and keeps gRPC's other internal lines at debug.
+    os.environ.setdefault("GRPC_VERBOSITY", "INFO")
+    from appliance.central.core_log import route_core_log
+    logging.basicConfig(level=args.log_level.upper(), stream=route_core_log(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("grpc").setLevel(logging.WARNING)
 

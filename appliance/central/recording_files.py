@@ -57,7 +57,7 @@ class PartialSegment:
 
     def open(self) -> int | None:
         """Lock and open; the durable offset (the file fsynced first), or None if another upload holds it."""
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self.partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -123,7 +123,7 @@ class CentralServer:
             self.cdr_writer = CdrWriter(self.pool, self.policy, self._writers)
             self.cdr_writer.start()
             if self.recordings_dir is not None:
-                self.recordings_dir.mkdir(parents=True, exist_ok=True)
+                self.recordings_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             await self._start_fanout()
             server = grpc.aio.server(options=_SERVER_OPTIONS)
             server.add_generic_rpc_handlers((CdrSyncService(self).handler(), LiveEventsService(self).handler(),

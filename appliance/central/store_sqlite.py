@@ -80,6 +80,14 @@ class SqliteStore(CentralStore):
         self.path = self.location = os.fspath(path)
         if not create and not os.path.exists(self.path):
             raise StoreError(f"no central database at {self.path}")
+        if create and not os.path.exists(self.path):
+            # Created 0600 (SQLite's -wal and -shm take the database's mode): records are personal data.
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StoreError(f"cannot create {self.path}: {exc}") from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
