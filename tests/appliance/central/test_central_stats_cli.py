@@ -3,9 +3,12 @@ the ones the site showed, for the site's own queues, zone and day (a 25-hour day
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from appliance.sync.convert import to_pb
 from appliance.v1 import live_pb2
 from tests.appliance.stats.daygen import DAY, QUEUES, SITE, TZ, site_day
 from tests.appliance.stats.factory import Clock
+from tests.helpers.pg_cluster import PASSWORD
 
 FIGURES = ("offered", "answered", "abandoned", "short_abandoned", "unanswered", "service_level_pct",
            "abandon_rate_pct", "asa_s", "aht_s", "longest_wait_s")
@@ -29,11 +33,24 @@ def site_config(path, timezone: str = "Europe/London") -> str:
     return str(path)
 
 
+@dataclass
+class Day:
+    tmp: Path
+    site: dict                  # the figures the site itself had for the day, by queue
+    db: str                     # --db: a SQLite file or a PostgreSQL URL
+    env: dict
+
+
 @pytest.fixture(scope="module")
-def central(tmp_path_factory):
-    """A central database holding one site's day (each record once, as the central stores them),
-    and the figures the site itself had for that day."""
-    tmp = tmp_path_factory.mktemp("central-stats")
+def central(backend, request, tmp_path_factory) -> Day:
+    """A central database (each backend) holding one site's day (each record once, as the central
+    stores them), and the figures the site itself had for that day."""
+    tmp = tmp_path_factory.mktemp(f"central-stats-{backend}")
+    if backend == "postgres":
+        pg = request.getfixturevalue("pg")
+        db_arg, env, password = pg.url(pg.new_database()), {**os.environ, "PGPASSWORD": PASSWORD}, PASSWORD
+    else:
+        db_arg, env, password = str(tmp / "central.db"), dict(os.environ), None
     day = site_day(20261025)
     engine = QueueStatsEngine(QUEUES, tz=TZ, clock=Clock(day[0].at))
     rows: dict[str, tuple[str, bytes]] = {}
@@ -45,7 +62,7 @@ def central(tmp_path_factory):
     # its queues with their settings, and when its day began.
     engine.clock.set(datetime(DAY.year, DAY.month, DAY.day + 1, 1, tzinfo=TZ))
     snapshot = live_pb2.SiteSnapshot(queues=engine.to_pb()).SerializeToString()
-    db = open_store(str(tmp / "central.db"))
+    db = open_store(db_arg, password=password)
     try:
         db.store_live("2026-10-26T01:00:00Z", [], {SITE: snapshot}, origin="test")
         db.store_records(SITE, "2026-10-26T03:00:00Z", RecordBatch(
@@ -54,17 +71,17 @@ def central(tmp_path_factory):
             list(rows)[:50], [s for s, _ in list(rows.values())[:50]], [w for _, w in list(rows.values())[:50]]))
     finally:
         db.close()
-    return tmp, engine.day_stats(DAY)
+    return Day(tmp, engine.day_stats(DAY), db_arg, env)
 
 
-def stats(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance", "central", "stats", *args],
-                          capture_output=True, text=True, timeout=60)
+def stats(day: Day, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance", "central", "stats", "--db", day.db, *args],
+                          capture_output=True, text=True, timeout=60, env=day.env)
 
 
 def test_a_day_recomputed_at_the_central_equals_the_sites_figures(central):
-    tmp, site = central
-    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--config", site_config(tmp / "a.toml"),
+    tmp, site = central.tmp, central.site
+    out = stats(central, "--site", SITE, "--config", site_config(tmp / "a.toml"),
                 "--day", DAY.isoformat(), "--json")
     assert out.returncode == 0, out.stderr
     got = {row["queue"]: row for row in map(json.loads, out.stdout.splitlines())}
@@ -77,10 +94,10 @@ def test_a_day_recomputed_at_the_central_equals_the_sites_figures(central):
 
 
 def test_a_period_by_times_and_one_queue_as_a_table(central):
-    tmp, site = central
+    tmp, site = central.tmp, central.site
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=TZ).isoformat()
     end = datetime(DAY.year, DAY.month, DAY.day + 1, tzinfo=TZ).isoformat()
-    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--config", site_config(tmp / "b.toml"),
+    out = stats(central, "--site", SITE, "--config", site_config(tmp / "b.toml"),
                 "--since", start, "--until", end, "--queue", "sales")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -92,8 +109,8 @@ def test_a_period_by_times_and_one_queue_as_a_table(central):
 def test_without_the_sites_config_its_reported_settings_and_offset_are_used(central):
     """An integrator at the central need not hold the site's config: the service level and
     short-abandon times, and the UTC offset of the site's day, come from its last statistics."""
-    tmp, site = central
-    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--json", "--day", DAY.isoformat(),
+    site = central.site
+    out = stats(central, "--site", SITE, "--json", "--day", DAY.isoformat(),
                 "--tz", "Europe/London")
     assert out.returncode == 0, out.stderr
     got = {row["queue"]: row for row in map(json.loads, out.stdout.splitlines())}
@@ -101,16 +118,16 @@ def test_without_the_sites_config_its_reported_settings_and_offset_are_used(cent
         for name in FIGURES:
             assert got[queue][name] == getattr(figures, name), (queue, name)
     # without --tz: the offset the site reported (UTC+00:00 the day after the clocks went back)
-    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--json", "--day", "2026-10-26")
+    out = stats(central, "--site", SITE, "--json", "--day", "2026-10-26")
     assert out.returncode == 0 and "UTC+00:00" in out.stderr, out.stderr
-    unknown = stats("--db", str(tmp / "central.db"), "--site", "site-x", "--day", "2026-10-26")
+    unknown = stats(central, "--site", "site-x", "--day", "2026-10-26")
     assert unknown.returncode == 1 and "pass --config" in unknown.stderr
 
 
 def test_the_sites_zone_decides_the_day(central):
     """The same day in another zone is another set of calls: the zone comes from the site's config."""
-    tmp, site = central
-    out = stats("--db", str(tmp / "central.db"), "--site", SITE, "--json", "--day", DAY.isoformat(),
+    tmp, site = central.tmp, central.site
+    out = stats(central, "--site", SITE, "--json", "--day", DAY.isoformat(),
                 "--config", site_config(tmp / "c.toml", timezone="America/New_York"))
     assert out.returncode == 0, out.stderr
     offered = {r["queue"]: r["offered"] for r in map(json.loads, out.stdout.splitlines())}
@@ -118,15 +135,15 @@ def test_the_sites_zone_decides_the_day(central):
 
 
 def test_mistakes_are_one_clear_line(central, tmp_path):
-    tmp, _ = central
+    tmp = central.tmp
     conf = site_config(tmp / "d.toml")
-    missing = stats("--db", str(tmp_path / "nothing.db"), "--site", SITE, "--config", conf)
+    missing = stats(Day(tmp, {}, str(tmp_path / "nothing.db"), central.env), "--site", SITE, "--config", conf)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert not (tmp_path / "nothing.db").exists()                         # nothing created
-    no_config = stats("--db", str(tmp / "central.db"), "--site", SITE, "--config", str(tmp_path / "none.toml"))
+    no_config = stats(central, "--site", SITE, "--config", str(tmp_path / "none.toml"))
     assert no_config.returncode == 1 and "no such file" in no_config.stderr
-    backwards = stats("--db", str(tmp / "central.db"), "--site", SITE, "--config", conf,
+    backwards = stats(central, "--site", SITE, "--config", conf,
                       "--since", "2026-10-26", "--until", "2026-10-25")
     assert backwards.returncode == 1 and "before" in backwards.stderr and "Traceback" not in backwards.stderr
-    half = stats("--db", str(tmp / "central.db"), "--site", SITE, "--config", conf, "--since", "2026-10-25")
+    half = stats(central, "--site", SITE, "--config", conf, "--since", "2026-10-25")
     assert half.returncode == 2 and "--until" in half.stderr
