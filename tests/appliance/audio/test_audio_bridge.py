@@ -85,10 +85,13 @@ def test_each_side_hears_the_other_with_bounded_delay(audio_host, tmp_path, spee
     # the taps carry the caller as captured and the agent as sent to the line
     tapped = np.frombuffer(b"".join(caller_tap), dtype="<i2")
     assert find(line_in[caller.start:caller.end], tapped, len(tapped))[0] > 0.999
-    # the delay the bridge reports is the one found in the files (to within a frame)
+    # the delay the bridge reports is the one found in the files (to within a frame). The bridge times
+    # frames by the wall clock, the files by sample position: the two agree while the stream runs
+    # clean; after an underrun or a dropped frame (a box too busy to keep the pace) they part, by design.
     for name, direction in (("caller->agent", stats.to_agent), ("agent->caller", stats.to_caller)):
         assert direction.frames >= need - 5
-        assert abs(direction.delay_median_ms / 1000 - measured[name]) <= FRAME_S, (name, direction, measured)
+        if direction.underruns == 0 and direction.dropped == 0:
+            assert abs(direction.delay_median_ms / 1000 - measured[name]) <= FRAME_S, (name, direction, measured)
     assert stats.lost == ()
 
 
