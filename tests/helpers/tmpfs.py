@@ -4,17 +4,33 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 
-def can_mount() -> bool:
-    return os.geteuid() == 0
+def _mount_refused() -> str:
+    """Why this machine cannot mount a tmpfs ("" when it can): not root, or a container without
+    the privilege. Tried once, for real, at import."""
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    probe = Path(tempfile.mkdtemp(prefix="tmpfs-probe-"))
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True)
+        if done.returncode != 0:
+            return f"this machine refuses to mount a tmpfs: {done.stderr.decode().strip()}"
+        subprocess.run(["umount", str(probe)], capture_output=True)
+        return ""
+    except OSError as exc:               # no mount(8)
+        return f"cannot mount a tmpfs: {exc}"
+    finally:
+        probe.rmdir()
 
 
-needs_root = pytest.mark.skipif(not can_mount(), reason="mounting a tmpfs needs root")
+MOUNT_REFUSED = _mount_refused()
+needs_root = pytest.mark.skipif(bool(MOUNT_REFUSED), reason=MOUNT_REFUSED or "can mount")
 
 
 @contextmanager

@@ -1,13 +1,13 @@
 """Fixtures: real speech (espeak-ng, resampled by sox) and a fresh PortAudio host over file-backed PCMs."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from appliance.audio.devices import AudioHost
 from tests.appliance.audio.audio_support import AGENT_TEXT, CALLER_TEXT, speak
 from tests.helpers.alsa import FilePcm, use_alsa_config
+from tests.helpers.tmpfs import MOUNT_REFUSED
+from tests.helpers.tmpfs import tmpfs as mounted_tmpfs
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +37,7 @@ def audio_host(monkeypatch, tmp_path):
 @pytest.fixture
 def tmpfs(tmp_path):
     """A 2 MiB tmpfs that really fills up (the tests run as root), unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (tests run as root): {done.stderr.decode().strip()}")
-    try:
+    if MOUNT_REFUSED:
+        pytest.skip(MOUNT_REFUSED)
+    with mounted_tmpfs(tmp_path / "disk", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
