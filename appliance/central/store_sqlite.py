@@ -87,7 +87,7 @@ class SqliteStore(CentralStore):
             except FileExistsError:
                 pass
             except OSError as exc:
-                raise StoreError(f"cannot create {self.path}: {exc}") from exc
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,

@@ -88,8 +88,7 @@ class Supervisor:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the service is still running")
         with self._lock:
-            self._receive_pending()         # what the previous process said before it died
-            self._drop_hung_up()
+            self._settle()                  # what the previous process said before it died
             names = [s.name for s in self._store]
             high = [fcntl.fcntl(s.fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD) for s in self._store]
             env = dict(self.env, NOTIFY_SOCKET=self.notify_path, PYTHONUNBUFFERED="1")
@@ -132,8 +131,7 @@ class Supervisor:
     def stored_names(self) -> list[str]:
         """The store's names, one per descriptor, after what was already sent is processed."""
         with self._lock:
-            self._receive_pending()
-            self._drop_hung_up()
+            self._settle()
             return [s.name for s in self._store]
 
     def attach(self, pid: int) -> None:
@@ -144,8 +142,18 @@ class Supervisor:
     def copies(self, name: str) -> list[int]:
         """Duplicates of the descriptors stored under `name`, for a test to look through (it closes them)."""
         with self._lock:
-            self._receive_pending()
+            self._settle()
             return [os.dup(s.fd) for s in self._store if s.name == name]
+
+    def _settle(self) -> None:
+        """Handle what was sent and drop what hung up, from a caller's thread (under the lock)."""
+        before = {s.fd for s in self._store}
+        self._receive_pending()
+        self._drop_hung_up()
+        if before - {s.fd for s in self._store}:
+            # The serve thread may sleep in poll() with a descriptor just closed here still registered,
+            # which keeps its file open (a peer would not see the close): wake it to let go.
+            self._wake_w.send(b"x")
 
     def close(self) -> None:
         """Stop the service and flush the store (the unit is stopped for good)."""
