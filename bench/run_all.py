@@ -18,6 +18,7 @@ def main() -> int:
         ["bench_audio.py"] + (["--seconds", "120", "--calls", "1,50", "--calls16", "25", "--live-seconds", "5"]
                               if quick else []),
         ["bench_agents.py"] + (["--calls", "200", "--runs", "1"] if quick else []),
+        ["bench_floor.py"] + (["--calls", "20", "--runs", "1"] if quick else []),
         ["bench_disk_full.py"] + (["--seconds", "10", "--cycles", "3"] if quick else []),
         ["bench_uploads.py"] + (["--n", "50000", "--upload-mb", "100"] if quick else []),
     ]
