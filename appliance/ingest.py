@@ -61,15 +61,19 @@ class Ingest:
     def on_events(self, name: str, events: list, mark: object = None) -> None:
         info = self._device_info[name]
         now = self._wallclock()
-        records, rejected = [], []
+        rejected = []
         token = self._track(name, mark)
-        for event in events:
-            if type(event) is ProtocolError:
-                rejected.append(RejectedRaw(source=name, reason=event.reason, raw=event.raw,
-                                            received_at=iso_utc(now, 6)))
-                self._protocol_error(name, event)
-                continue
-            records.extend(self.tracker.handle(info, event, now))
+        if any(type(event) is ProtocolError for event in events):
+            good = []
+            for event in events:
+                if type(event) is ProtocolError:
+                    rejected.append(RejectedRaw(source=name, reason=event.reason, raw=event.raw,
+                                                received_at=iso_utc(now, 6)))
+                    self._protocol_error(name, event)
+                else:
+                    good.append(event)
+            events = good
+        records = self.tracker.handle_all(info, events, now)
         if records or rejected:
             self.submit(records, rejected, token)
         elif token is not None:

@@ -145,7 +145,8 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
         if args.py_spy and index == 0:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(daemon.pid), "-o", args.py_spy, "-r", "200",
-                                    "--threads", "--nonblocking", "-f", spy_format(args.py_spy)],
+                                    "--threads", "--nonblocking", "-f", spy_format(args.py_spy),
+                                    *(["--gil"] if args.gil else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sent = []
 
@@ -207,6 +208,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run at most")
     ap.add_argument("--site-src", help="run the daemon from another checkout (before/after figures)")
     ap.add_argument("--py-spy", metavar="FILE", help="profile the daemon during the first run (py-spy record)")
+    ap.add_argument("--gil", action="store_true", help="with --py-spy: only samples holding the GIL (what bounds the rate)")
     ap.add_argument("--threads", action="store_true", help="print the daemon's CPU per thread after each run")
     ap.add_argument("--quiet", action="store_true", help="only the figures")
     args = ap.parse_args()

@@ -5,7 +5,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from firmware_bridge.events import PbxLeg
+from firmware_bridge.events import AvayaSmdrRecord, PbxLeg
+from firmware_bridge.smdr.legs import avaya_leg, avaya_reading
 
 from appliance.calls.pbxtime import PbxClock
 from appliance.calls.record import CallRecord
@@ -30,6 +31,10 @@ def _smdr_key(site_id: str, source: str, key_source: bytes, when: str | None) ->
     digest = hashlib.sha256(key_source).hexdigest()[:20]
     stamp = "0" if when is None else when.replace("-", "").replace(":", "")
     return f"{site_id}/{source}/{stamp}-{digest}"
+
+
+_DISPOSITIONS = {(True, True): "answered", (True, False): "abandoned", (False, True): "answered",
+                 (False, False): "no_answer"}    # (inbound?, answered?)
 
 
 def _iso(utc: datetime) -> str:
@@ -69,10 +74,7 @@ class SmdrCalls:
         started_at, answered_at, ended_at = self._times(info, leg, now)
         key = _smdr_key(self.site_id, info.name, leg.key_source,
                         None if leg.printed_at is None else (ended_at if leg.printed_is_end else started_at))
-        if leg.direction == "inbound":
-            disposition = "answered" if leg.answered else "abandoned"
-        else:
-            disposition = "answered" if leg.answered else "no_answer"
+        disposition = _DISPOSITIONS[leg.direction == "inbound", bool(leg.answered)]
         number = self._number(info.name, leg.call_id, key, final=leg.final, now=now)
         # Positional, in CallRecord's field order (key, site_id, source, source_kind, direction, caller,
         # callee, dialled_number, queue, agent, started_at, answered_at, ended_at, ring_s, talk_s, hold_s,
@@ -83,6 +85,29 @@ class SmdrCalls:
             info.queue, leg.agent, started_at + "Z", answered_at + "Z" if answered_at else "", ended_at + "Z",
             leg.ring_s, leg.talk_s, leg.hold_s, disposition, leg.call_id, number, leg.final, leg.caller_name,
             leg.raw.decode("latin-1"))
+
+    def avaya(self, info: DeviceInfo, rec: AvayaSmdrRecord, now: datetime) -> CallRecord:
+        """`leg(info, avaya_leg(rec), now)` without the leg in between: the same record, built straight
+        from the IP Office record when its time is one the clock reads from the text (nearly all)."""
+        start = self._clock.avaya_epoch(rec.call_start, info.tz)
+        if start is None:
+            return self.leg(info, avaya_leg(rec), now)
+        direction, agent, caller_name = avaya_reading(rec)
+        ring, talk = rec.ring_s, rec.connected_s
+        total = ring + talk + rec.hold_s + rec.park_s
+        iso = self._clock.iso
+        started = iso(start)
+        raw = rec.raw
+        key = _smdr_key(self.site_id, info.name, raw or repr(rec).encode(), started)
+        answered = talk > 0
+        number = self._number(info.name, rec.call_id, key, final=not rec.continuation, now=now)
+        # Positional, in CallRecord's field order: see leg().
+        return CallRecord(
+            key, self.site_id, info.name, info.kind, direction, rec.caller, rec.called_number, rec.dialled_number,
+            info.queue, agent, started + "Z", iso(start + ring) + "Z" if answered else "",
+            iso(start + total) + "Z" if total else started + "Z", ring, talk, rec.hold_s + rec.park_s,
+            _DISPOSITIONS[direction == "inbound", answered], rec.call_id, number, not rec.continuation,
+            caller_name, raw.decode("latin-1"))
 
     def _times(self, info: DeviceInfo, leg: PbxLeg, now: datetime) -> tuple[str, str, str]:
         """(started, answered or "", ended) as _iso text (no "Z")."""

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Callable
 from uuid import uuid4
 
+from firmware_bridge.events import AvayaSmdrRecord
 from firmware_bridge.smdr.legs import leg_reader
 
 from appliance.calls.lines import LINE_EVENTS, LineCalls
@@ -46,6 +47,23 @@ class CallTracker:
         if role == "line" and isinstance(event, LINE_EVENTS):
             return self._lines.handle(source, event, now)
         return []   # ProtocolError (stored as rejected_raw by the daemon)
+
+    def handle_all(self, source: DeviceInfo, events: list, now: datetime) -> list[CallRecord]:
+        """`handle` for each of a batch of events from one source (the SMDR path looked up once)."""
+        now = as_utc(now)
+        if source.role != "smdr":
+            return [record for event in events for record in self.handle(source, event, now)]
+        read = source.to_leg or _DEFAULT_LEGS
+        direct = getattr(read, "avaya_leg", None) is not None      # Avaya records read the standard way
+        smdr, out = self._smdr, []
+        for event in events:
+            if direct and type(event) is AvayaSmdrRecord:
+                out.append(smdr.avaya(source, event, now))
+            else:
+                leg = read(event)
+                if leg is not None:
+                    out.append(smdr.leg(source, leg, now))
+        return out
 
     def tick(self, now: datetime) -> list[CallRecord]:
         """Time-driven endings: rings that stopped. Also forgets PBX calls whose last leg never came."""

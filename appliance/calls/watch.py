@@ -51,7 +51,7 @@ class CallWatcher:
             elif call.caller and call.caller != known.caller:
                 # The caller ID came after the first ring: say "ringing" again, now with the number.
                 out.append(self._next(replace(known, caller=call.caller), known.kind))
-        for record in finished:
+        for record in finished if self._calls else ():       # PBX legs by the thousand, no call watched
             known = self._calls.pop(record.key, None)
             if known is not None:
                 out.append(replace(known, seq=known.seq + 1, kind="ended", disposition=record.disposition,

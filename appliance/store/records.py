@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 from appliance.calls.record import CallRecord
-from appliance.store.rows import (ROWS_PER_INSERT, SELECT_CDR, Serialize, insert_cdr_rows, record_from_row,
-                                  row_values)
+from appliance.store.rows import ROWS_PER_INSERT, SELECT_CDR, Serialize, cdr_row, insert_cdr_rows, record_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +51,7 @@ class RecordsMixin:
             for records, rejected in batches:
                 inserted: list[int] = []
                 if records:
-                    if serialize is None:
-                        rows = [(*row_values(r), stored_at) for r in records]
-                    else:
-                        rows = [(*row_values(r), stored_at, serialize(r)) for r in records]
-                    added = insert_rows(conn, rows, serialize is not None)
+                    added = insert_rows(conn, [cdr_row(r, stored_at, serialize) for r in records])
                     if added:
                         inserted = new_ids(conn, last, added)
                         conn.execute("INSERT INTO outbox (cdr_id) SELECT id FROM cdr WHERE id > ?", (last,))
@@ -191,13 +186,21 @@ class RecordsMixin:
                     yield record
 
 
-def insert_rows(conn, rows: list[tuple], payload: bool) -> int:
-    """Insert cdr rows (INSERT OR IGNORE), ROWS_PER_INSERT per statement; returns how many were new."""
-    added = 0
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start:start + ROWS_PER_INSERT]
-        cur = conn.execute(insert_cdr_rows(len(chunk), payload), list(chain.from_iterable(chunk)))
+def insert_rows(conn, rows: list[tuple]) -> int:
+    """Insert cdr rows (`cdr_row`'s, INSERT OR IGNORE) in order; returns how many were new.
+
+    Rows of one width go ROWS_PER_INSERT per statement, the rest in power-of-two statements: a
+    handful of statement shapes, each prepared once and then found in sqlite3's statement cache."""
+    added = start = 0
+    while start < len(rows):
+        width = len(rows[start])
+        end = start + 1
+        while end < len(rows) and end - start < ROWS_PER_INSERT and len(rows[end]) == width:
+            end += 1
+        n = end - start if end - start == ROWS_PER_INSERT else 1 << ((end - start).bit_length() - 1)
+        cur = conn.execute(insert_cdr_rows(n, width), list(chain.from_iterable(rows[start:start + n])))
         added += max(cur.rowcount, 0)
+        start += n
     return added
 
 

@@ -25,35 +25,37 @@ def avaya_time(text: str) -> datetime:
 
 
 def avaya_leg(rec: AvayaSmdrRecord) -> PbxLeg:
-    """One IP Office record = one leg.
-
-    Direction: Is Internal => internal, else I => inbound, O => outbound. Answered = Connected > 0.
-    Agent: for inbound, the first E<ext> party when answered; for outbound/internal, Party1 when it
-    is an E<ext> (the extension that placed the call). Legs share the Call ID; Continuation=0 is
-    the last. Hold time includes park time.
-    """
+    """One IP Office record = one leg (what it says: `avaya_reading`). Hold time includes park time."""
     try:
         printed = avaya_time(rec.call_start)
     except ValueError:
         printed = None
-    answered = rec.connected_s > 0
-    if rec.is_internal:
-        direction = "internal"
-    elif rec.direction.strip().upper() == "I":
-        direction = "inbound"
-    else:
-        direction = "outbound"
-    if direction == "inbound":
-        exts = [d[1:] for d in (rec.party1_device, rec.party2_device) if d.startswith("E")]
-        agent = exts[0] if answered and exts else ""
-    else:
-        agent = rec.party1_device[1:] if rec.party1_device.startswith("E") else ""
+    direction, agent, caller_name = avaya_reading(rec)
     # Positional (printed_at, printed_is_end, ring_s, talk_s, hold_s, direction, answered, caller,
     # callee, dialled, caller_name, agent, call_id, final, raw, key_source): built once per record.
-    return PbxLeg(printed, False, rec.ring_s, rec.connected_s, rec.hold_s + rec.park_s, direction, answered,
-                  rec.caller, rec.called_number, rec.dialled_number,
-                  rec.party1_name if direction != "inbound" else "", agent, rec.call_id, not rec.continuation,
-                  rec.raw, rec.raw or repr(rec).encode())
+    return PbxLeg(printed, False, rec.ring_s, rec.connected_s, rec.hold_s + rec.park_s, direction,
+                  rec.connected_s > 0, rec.caller, rec.called_number, rec.dialled_number, caller_name, agent,
+                  rec.call_id, not rec.continuation, rec.raw, rec.raw or repr(rec).encode())
+
+
+def avaya_reading(rec: AvayaSmdrRecord) -> tuple[str, str, str]:
+    """(direction, agent, caller name) of an IP Office record.
+
+    Direction: Is Internal => internal, else I => inbound, O => outbound. Answered = Connected > 0.
+    Agent: for inbound, the first E<ext> party when answered; for outbound/internal, Party1 when it
+    is an E<ext> (the extension that placed the call). Caller name: Party1's for outbound and
+    internal legs. Legs share the Call ID; Continuation=0 is the last.
+    """
+    party1 = rec.party1_device
+    if rec.is_internal or rec.direction.strip().upper() != "I":
+        return ("internal" if rec.is_internal else "outbound",
+                party1[1:] if party1[:1] == "E" else "", rec.party1_name)
+    if rec.connected_s <= 0:
+        return "inbound", "", ""
+    if party1[:1] == "E":
+        return "inbound", party1[1:], ""
+    party2 = rec.party2_device
+    return "inbound", party2[1:] if party2[:1] == "E" else "", ""
 
 
 def panasonic_leg(rec: PanasonicSmdrRecord, options: PanasonicOptions) -> PbxLeg:
@@ -106,4 +108,5 @@ def leg_reader(options: PanasonicOptions | None = None) -> Callable[[object], Pb
         if kind is PbxLeg:
             return event
         return None
+    read.avaya_leg = avaya_leg      # what it does with Avaya records: a caller may take them its own way
     return read

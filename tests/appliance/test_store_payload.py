@@ -79,3 +79,22 @@ def test_a_batch_built_from_stored_bytes_is_what_the_encoder_writes():
     big = rec(1, raw="y" * 5000)                                   # past the table of length prefixes
     assert sync_pb2.SyncRequest.FromString(convert.batch_bytes(9, [convert.record_bytes(big)])).batch.records[0].raw \
         == big.raw
+
+
+def test_records_with_and_without_agent_fields_are_stored_in_order_whatever_the_batch_size(tmp_path):
+    import dataclasses
+
+    from tests.appliance.test_convert import _agent_and_recording_fields
+    extras = _agent_and_recording_fields()
+    records = [dataclasses.replace(rec(i), **extras) if i % 50 in (7, 8, 30) else rec(i, final_leg=i % 3 != 0)
+               for i in range(373)]
+    records.append(rec(1000, headset_lost=True))          # one extra field is enough to take every column
+    with Store(tmp_path, site_id=SITE) as store:
+        first = store.add(records[:300], serialize=convert.record_bytes)
+        second = store.add(records[250:], serialize=convert.record_bytes)       # 50 known, 74 new
+        third = store.add([rec(2000), rec(2001, interrupted=True)])              # without wire bytes
+        assert (len(first.inserted), len(second.inserted), second.duplicates, len(third.inserted)) == (300, 74, 50, 2)
+        assert first.inserted + second.inserted + third.inserted == list(range(1, 377))
+        assert [r for _, r in store.pending(limit=1000)] == records + [rec(2000), rec(2001, interrupted=True)]
+        rows = store.pending_payloads(limit=1000)
+        assert [payload for _, _, payload in rows] == [convert.record_bytes(r) for r in records] + [None, None]
