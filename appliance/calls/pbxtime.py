@@ -3,13 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
 
-from firmware_bridge.smdr.legs import avaya_time
-
 from appliance.common.time import local_to_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MMSS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))     # second of the hour -> "MM:SS"
-_SECOND_OF_HOUR = {text: i for i, text in enumerate(_MMSS)}
 _CACHE_MAX = 4096
 
 
@@ -25,7 +22,6 @@ class PbxClock:
 
     def __init__(self):
         self._hours: dict[tuple, int | None] = {}
-        self._texts: dict[tuple, int | None] = {}       # (tz, "YYYY/MM/DD HH:") -> as _hours
         self._days: dict[int, str] = {}                  # UTC hour number -> "YYYY-MM-DDTHH:"
 
     def epoch(self, local: datetime, tz: tzinfo) -> int | None:
@@ -45,27 +41,6 @@ class PbxClock:
         if base is None:
             return None
         return base + local.minute * 60 + local.second
-
-    def avaya_epoch(self, text: str, tz: tzinfo) -> int | None:
-        """`epoch` of an Avaya Call Start as sent ("YYYY/MM/DD HH:MM:SS"), without building a datetime:
-        the hour's text is looked up, the minutes and seconds read from a table. None when `epoch`
-        would say None or the text is not exactly that form (the caller goes the slow way)."""
-        key = (tz, text[:14])
-        base = self._texts.get(key, False)
-        if base is False:
-            if len(text) != 19 or text[13] != ":":
-                return None
-            try:
-                hour = avaya_time(text).replace(minute=0, second=0)
-            except ValueError:
-                return None
-            if len(self._texts) >= _CACHE_MAX:
-                self._texts.clear()
-            base = self._texts[key] = self.epoch(hour, tz)
-        second = _SECOND_OF_HOUR.get(text[14:])
-        if base is None or second is None:
-            return None
-        return base + second
 
     def iso(self, epoch: int) -> str:
         """"YYYY-MM-DDTHH:MM:SS" of UTC epoch seconds (iso_utc without its "Z")."""

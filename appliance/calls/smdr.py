@@ -5,8 +5,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from firmware_bridge.events import AvayaSmdrRecord, PbxLeg
-from firmware_bridge.smdr.legs import avaya_leg, avaya_reading
+from firmware_bridge.events import PbxLeg
 
 from appliance.calls.pbxtime import PbxClock
 from appliance.calls.record import CallRecord
@@ -85,29 +84,6 @@ class SmdrCalls:
             info.queue, leg.agent, started_at + "Z", answered_at + "Z" if answered_at else "", ended_at + "Z",
             leg.ring_s, leg.talk_s, leg.hold_s, disposition, leg.call_id, number, leg.final, leg.caller_name,
             leg.raw.decode("latin-1"))
-
-    def avaya(self, info: DeviceInfo, rec: AvayaSmdrRecord, now: datetime) -> CallRecord:
-        """`leg(info, avaya_leg(rec), now)` without the leg in between: the same record, built straight
-        from the IP Office record when its time is one the clock reads from the text (nearly all)."""
-        start = self._clock.avaya_epoch(rec.call_start, info.tz)
-        if start is None:
-            return self.leg(info, avaya_leg(rec), now)
-        direction, agent, caller_name = avaya_reading(rec)
-        ring, talk = rec.ring_s, rec.connected_s
-        total = ring + talk + rec.hold_s + rec.park_s
-        iso = self._clock.iso
-        started = iso(start)
-        raw = rec.raw
-        key = _smdr_key(self.site_id, info.name, raw or repr(rec).encode(), started)
-        answered = talk > 0
-        number = self._number(info.name, rec.call_id, key, final=not rec.continuation, now=now)
-        # Positional, in CallRecord's field order: see leg().
-        return CallRecord(
-            key, self.site_id, info.name, info.kind, direction, rec.caller, rec.called_number, rec.dialled_number,
-            info.queue, agent, started + "Z", iso(start + ring) + "Z" if answered else "",
-            iso(start + total) + "Z" if total else started + "Z", ring, talk, rec.hold_s + rec.park_s,
-            _DISPOSITIONS[direction == "inbound", answered], rec.call_id, number, not rec.continuation,
-            caller_name, raw.decode("latin-1"))
 
     def _times(self, info: DeviceInfo, leg: PbxLeg, now: datetime) -> tuple[str, str, str]:
         """(started, answered or "", ended) as _iso text (no "Z")."""

@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Callable
 from uuid import uuid4
 
-from firmware_bridge.events import AvayaSmdrRecord
 from firmware_bridge.smdr.legs import leg_reader
 
 from appliance.calls.lines import LINE_EVENTS, LineCalls
@@ -54,15 +53,11 @@ class CallTracker:
         if source.role != "smdr":
             return [record for event in events for record in self.handle(source, event, now)]
         read = source.to_leg or _DEFAULT_LEGS
-        direct = getattr(read, "avaya_leg", None) is not None      # Avaya records read the standard way
         smdr, out = self._smdr, []
         for event in events:
-            if direct and type(event) is AvayaSmdrRecord:
-                out.append(smdr.avaya(source, event, now))
-            else:
-                leg = read(event)
-                if leg is not None:
-                    out.append(smdr.leg(source, leg, now))
+            leg = read(event)                        # the wire format is read in firmware_bridge only
+            if leg is not None:
+                out.append(smdr.leg(source, leg, now))
         return out
 
     def tick(self, now: datetime) -> list[CallRecord]:

@@ -108,5 +108,4 @@ def leg_reader(options: PanasonicOptions | None = None) -> Callable[[object], Pb
         if kind is PbxLeg:
             return event
         return None
-    read.avaya_leg = avaya_leg      # what it does with Avaya records: a caller may take them its own way
     return read
