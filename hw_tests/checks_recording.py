@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Callable
@@ -47,6 +48,11 @@ def check_recording(cfg: RecordingConfig, data_dir: str, *, now: Callable[[], fl
         findings.append(Finding(Status.FAIL, f"{directory} is not writable",
                                 "the data dir belongs to the daemon's user: chown -R appliance: it"))
     files = [p for p in directory.glob("*.age")] if directory.exists() else []
+    kept = _uploaded_but_kept(Path(data_dir) / "appliance.db")
+    if kept:
+        files = [p for p in files if p.name not in kept]
+        findings.append(Finding(Status.PASS, f"{len(kept)} segment(s) uploaded, local copy kept until deleted "
+                                             f"(keep_after_upload_s = {cfg.keep_after_upload_s:g})"))
     if files:
         oldest = min(p.stat().st_mtime for p in files)
         age = max(0.0, now() - oldest)
@@ -57,3 +63,21 @@ def check_recording(cfg: RecordingConfig, data_dir: str, *, now: Callable[[], fl
     else:
         findings.append(Finding(Status.PASS, "no recording waiting to be uploaded"))
     return combine(name, findings)
+
+
+def _uploaded_but_kept(db: Path) -> set[str]:
+    """Segments the central has that are still kept locally (none when the store cannot be read)."""
+    if not db.exists():
+        return set()
+    from appliance.store.files import connect_read_only
+    from appliance.store.uploads import uploaded_but_kept
+    try:
+        conn = connect_read_only(db, 5.0)
+    except Exception:  # noqa: BLE001 - the store check reports an unreadable store; here: count every file
+        return set()
+    try:
+        return uploaded_but_kept(conn)
+    except sqlite3.Error:
+        return set()
+    finally:
+        conn.close()

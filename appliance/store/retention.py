@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from appliance.store.records import id_runs
 from appliance.store.uploads import UPLOADED, segments_of
 
 log = logging.getLogger("appliance.store")
@@ -53,12 +54,28 @@ def delete_expired(store, stored_before: float, *, batch: int = 500,
             if doomed:
                 conn.executemany("DELETE FROM upload WHERE cdr_id = ?", doomed)
                 conn.executemany("DELETE FROM cdr WHERE id = ?", doomed)
+                for lo_id, hi_id in id_runs([cdr_id for (cdr_id,) in doomed]):
+                    retire(conn, lo_id, hi_id)
         result.batches += 1
         result.deleted += len(doomed)
         result.kept += len(old) - len(doomed)
         after = hi
         if done or not between():
             return result
+
+
+def retire(conn, lo: int, hi: int) -> None:
+    """Note that ids lo..hi were deleted on purpose, merged with the runs either side of it."""
+    before = conn.execute("SELECT lo, hi FROM retired WHERE lo < ? ORDER BY lo DESC LIMIT 1", (lo,)).fetchone()
+    if before is not None and before[1] >= lo - 1:
+        conn.execute("DELETE FROM retired WHERE lo = ?", (before[0],))
+        lo, hi = before[0], max(hi, before[1])
+    after = conn.execute("SELECT lo, hi FROM retired WHERE lo > ? AND lo <= ? ORDER BY lo DESC LIMIT 1",
+                         (lo, hi + 1)).fetchone()
+    if after is not None:
+        conn.execute("DELETE FROM retired WHERE lo > ? AND lo <= ?", (lo, hi + 1))
+        hi = max(hi, after[1])
+    conn.execute("INSERT OR REPLACE INTO retired (lo, hi) VALUES (?, ?)", (lo, hi))
 
 
 class RetentionSchedule:

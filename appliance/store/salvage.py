@@ -16,7 +16,7 @@ from appliance.store.schema import migrate
 
 log = logging.getLogger("appliance.store")
 
-_TABLES = ("cdr", "outbox", "dead_letter", "rejected_raw")
+_TABLES = ("cdr", "outbox", "dead_letter", "rejected_raw", "retired")
 LOST_IDS_SHOWN = 20
 
 
@@ -68,6 +68,7 @@ class Recovered:
     """Rows read from a damaged file, by table: rowid -> values."""
     rows: dict[str, dict[int, list]] = field(default_factory=lambda: {t: {} for t in _TABLES})
     outbox_intact: bool = False          # the outbox b-tree read whole: it says exactly what was pending
+    retired_intact: bool = True          # the retired b-tree (ids retention deleted) read whole, or absent
     unreadable_pages: int = 0
     bad_cells: int = 0
     wal_frames: int = 0
@@ -88,6 +89,8 @@ def read_damaged(path: Path) -> Recovered:
             found.rows[name].update(walk.rows)
             if name == "outbox":
                 found.outbox_intact = not walk.bad_pages and not walk.bad_cells
+            if name == "retired":
+                found.retired_intact = not walk.bad_pages and not walk.bad_cells
     free = reader.freelist()
     for pgno in range(1, reader.page_count + 1):
         if pgno in reached or pgno in free:
@@ -158,12 +161,14 @@ def salvage_into(store, source: Path, *, chunk: int = 2000) -> dict:
                 (r["source"], r["reason"], r["raw"], r["received_at"],
                  r["source"], r["received_at"], r["raw"])).rowcount
         highest = max([0, *found.rows["cdr"], *outbox, *dead])
-        missing = sorted(set(range(1, highest + 1)) - recovered_ids)
+        retired = _retired_ids(found.rows["retired"])
+        missing = sorted(set(range(1, highest + 1)) - recovered_ids - retired)
         report = {
             "file": str(source),
             "records_recovered": len(records), "records_new": inserted, "requeued": len(requeue),
             "dead_letters": len(dead), "rejected_raw": rejected,
-            "records_lost": len(missing),
+            "records_lost": len(missing), "records_retired": len(retired),
+            "retired_known": found.retired_intact,
             "pending_lost": len(outbox - recovered_ids),
             "lost_ids": missing[:LOST_IDS_SHOWN],
             "unreadable_pages": found.unreadable_pages, "bad_cells": found.bad_cells,
@@ -173,6 +178,16 @@ def salvage_into(store, source: Path, *, chunk: int = 2000) -> dict:
         _save_report(conn, source, store._now(), outcome, report)
     log.warning("salvage of %s: %s", source, describe(dict(report, outcome=outcome)))
     return dict(report, outcome=outcome)
+
+
+def _retired_ids(runs: dict[int, list]) -> set[int]:
+    """The ids retention deleted on purpose, from the retired table's rows (rowid lo, values [None, hi])."""
+    ids: set[int] = set()
+    for lo, values in runs.items():
+        hi = values[1] if len(values) > 1 else None
+        if isinstance(hi, int) and lo <= hi:
+            ids.update(range(lo, hi + 1))
+    return ids
 
 
 def record_failure(store, source: Path, error: str) -> dict:
@@ -203,6 +218,8 @@ def describe(report: dict) -> str:
     if report["records_lost"] or report["pending_lost"]:
         text += (f"; {report['records_lost']} record(s) not recovered ({report['pending_lost']} of them "
                  f"known to be waiting to be sent)")
+        if not report.get("retired_known", True):
+            text += " (an upper bound: the list of records retention deleted was damaged too)"
     elif report["unreadable_pages"]:
         text += f"; {report['unreadable_pages']} unreadable page(s), no record known lost"
     else:

@@ -116,6 +116,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE cdr ADD COLUMN payload BLOB",
     ),
+    # 9: the id runs retention deleted, so a salvage tells an id retention removed on purpose from a
+    #    record the damage cost (lo..hi inclusive; adjacent runs are merged)
+    (
+        """CREATE TABLE retired (
+            lo INTEGER PRIMARY KEY,
+            hi INTEGER NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -206,6 +206,13 @@ class UploadLedger:
         return above[0] + below[0], above[1] + below[1], min(oldest) if oldest else None
 
 
+def uploaded_but_kept(conn) -> set[str]:
+    """File names of segments the central has whose local copy is still kept (keep_after_upload_s)."""
+    rows = conn.execute("SELECT u.segment, c.recording FROM upload u INDEXED BY upload_local "
+                        "JOIN cdr c ON c.id = u.cdr_id WHERE u.state = 'uploaded' AND u.deleted_at IS NULL")
+    return {seg["name"] for segment, recording in rows for seg in segments_of(recording) if seg["index"] == segment}
+
+
 def local_path(directory: Path, name: str) -> Path:
     """The local file of a segment: a plain name inside `directory`, never a path elsewhere."""
     if not name or name in (".", "..") or Path(name).name != name:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from appliance.store import Store
 from appliance.store.pages import PageReader
-from appliance.store.salvage import read_damaged, salvage_into
+from appliance.store.salvage import describe, read_damaged, salvage_into
 from tests.appliance.test_store import SITE, rec
 
 N = 3000
@@ -132,3 +133,44 @@ def test_salvaging_twice_adds_nothing_and_keeps_records_made_since(tmp_path, dam
         assert store.stats()["rejected_raw"] == 1
         assert len(store.salvage_reports()) == 1                          # one report per file
         assert store.acknowledge_salvage() == 1 and store.salvage_reports() == []
+
+
+def retire_delivered(db: Path) -> list[tuple[int, int]]:
+    """Retention deletes the 500 delivered records (the dead letter and the outbox stay); returns its runs."""
+    from appliance.store.retention import delete_expired
+    with Store(db.parent, site_id=SITE) as s:
+        assert delete_expired(s, time.time() + 60).deleted == 500
+        return s.conn.execute("SELECT lo, hi FROM retired ORDER BY lo").fetchall()
+
+
+def test_records_retention_deleted_are_not_counted_as_lost(tmp_path, damaged):
+    assert retire_delivered(damaged) == [(1, 500)]
+    leaves = pages_of(damaged, "cdr", "leaf")
+    lost = smash(damaged, leaves[len(leaves) // 2])
+    assert lost and not lost & {rec(i).key for i in range(500)}
+    report, store = salvage(tmp_path, damaged)
+    with store:
+        assert report["records_retired"] == 500 and report["retired_known"]
+        assert report["records_recovered"] == N - 500 - len(lost)
+        assert report["records_lost"] == report["pending_lost"] == len(lost)     # not 500 more
+        assert pending_keys(store) == WAITING - lost
+
+
+def test_a_healthy_file_after_retention_salvages_with_nothing_lost(tmp_path, damaged):
+    retire_delivered(damaged)
+    report, store = salvage(tmp_path, damaged)
+    with store:
+        assert report["outcome"] == "complete" and report["records_lost"] == 0
+        assert "nothing lost" in describe(report)
+
+
+def test_retention_runs_merge_as_gaps_close(tmp_path):
+    from appliance.store.retention import delete_expired
+    with Store(tmp_path / "d", site_id=SITE) as s:
+        ids = s.add([rec(i) for i in range(10)]).inserted
+        s.mark_delivered([i for i in ids[:9] if i != ids[4]])              # the fifth is still pending
+        delete_expired(s, time.time() + 60)
+        assert s.conn.execute("SELECT lo, hi FROM retired ORDER BY lo").fetchall() == [(1, 4), (6, 9)]
+        s.mark_delivered([ids[4]])
+        delete_expired(s, time.time() + 60)
+        assert s.conn.execute("SELECT lo, hi FROM retired").fetchall() == [(1, 9)]   # the newest (10) is kept

@@ -47,3 +47,23 @@ def test_recipients_from_a_file(tmp_path):
     path.write_text(f"# the central\n{recipient()}\n")
     result = check_recording(RecordingConfig(recipients_file=str(path), reserve_mb=0), str(tmp_path))
     assert result.status is Status.PASS, result
+
+
+def test_segments_the_central_has_are_not_counted_as_waiting(tmp_path):
+    from appliance.calls.record import Recording, RecordingSegment
+    from appliance.store import Store
+    from appliance.store.uploads import UPLOADED, UploadLedger
+    from tests.helpers.sync_harness import SITE, call_record
+    segments = tuple(RecordingSegment(n, f"call.{n:04d}.age", "00" * 32, 10, 8000 * n, 8000) for n in range(2))
+    with Store(tmp_path, site_id=SITE) as store:
+        (cdr_id,) = store.add([call_record(0, key="call", recording=Recording(
+            status="recorded", sample_rate=8000, samples=16000, segments=segments))]).inserted
+        UploadLedger(store).settle([(cdr_id, 0, UPLOADED, "")], time.time())     # the central has segment 0
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for seg in segments:
+        (rec / seg.name).write_bytes(b"x" * 10)
+    cfg = RecordingConfig(recipients=(recipient(),), reserve_mb=0, keep_after_upload_s=3600)
+    result = check_recording(cfg, str(tmp_path))
+    assert "1 segment(s) not yet uploaded" in result.detail          # segment 1 only
+    assert "1 segment(s) uploaded, local copy kept" in result.detail
