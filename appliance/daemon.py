@@ -393,7 +393,9 @@ class Daemon:
         from appliance.sync.uploads import UploadClient
         self.uploads = UploadClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id,
                                     self.desk.recordings,
-                                    keep_after_upload_s=self.config.recording.keep_after_upload_s)
+                                    keep_after_upload_s=self.config.recording.keep_after_upload_s,
+                                    chunk_bytes=self.config.recording.upload_chunk_kib * 1024,
+                                    bytes_per_s=self.config.recording.upload_rate_kib_s * 1024)
         self.tasks.start(self.uploads.run(), "uploads")
 
     # ---- status -----------------------------------------------------------------------

@@ -16,6 +16,8 @@ class RecordingConfig:
     quota_mb: int = 20000                    # recordings on this box at most; then new ones are refused
     reserve_mb: int = 500                    # free space kept for call records; recordings never take it
     keep_after_upload_s: float = 0.0         # local copy kept this long after the central has it
+    upload_rate_kib_s: int = 4096            # uploads paced to this in all, so they never slow the records
+    upload_chunk_kib: int = 256              # bytes per upload message (and per durable offset at the central)
     pci_pause_max_s: float = 300.0           # a PCI pause longer than this raises an alert
     trim_silence_s: float = 0.0              # silences longer than this are cut to it (0 = never cut)
 
@@ -27,6 +29,10 @@ class RecordingConfig:
             raise ValueError("segment_s: must be >= 1")
         if self.quota_mb < 1 or self.reserve_mb < 0:
             raise ValueError("quota_mb / reserve_mb: quota >= 1, reserve >= 0")
+        if self.upload_rate_kib_s < 16:
+            raise ValueError("upload_rate_kib_s: must be >= 16 (unpaced uploads slow the records' sync)")
+        if not 16 <= self.upload_chunk_kib <= 1024:
+            raise ValueError("upload_chunk_kib: expected 16 .. 1024 (the central refuses chunks over 1 MiB)")
         for key in ("keep_after_upload_s", "pci_pause_max_s", "trim_silence_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key}: must be >= 0")

@@ -140,6 +140,8 @@ class UploadClient:
             "backlog_bytes": nbytes,
             "oldest_not_uploaded_age_s": None if oldest is None else round(max(0.0, self._now() - oldest), 3),
             "uploading": len(self._running),
+            "rate_limit_bytes_per_s": self.pacer.bytes_per_s,
+            "chunk_bytes": self.chunk_bytes,
             "uploaded": work.settled.get(UPLOADED, 0),
             "rejected": work.settled.get(REJECTED, 0),
             "missing": work.settled.get(MISSING, 0),

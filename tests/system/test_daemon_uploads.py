@@ -28,6 +28,7 @@ def config(tmp_path: Path, pki, endpoint: str, metrics_port: int) -> Path:
         f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
         f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[store]\ncdr_retention_days = 30\n[recording]\nkeep_after_upload_s = 0\n'
+        f'upload_rate_kib_s = 2048\nupload_chunk_kib = 64\n'
         f'[central]\nendpoints = ["{endpoint}"]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
         f'key_file = "{site.key}"\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
     return path
@@ -53,6 +54,7 @@ def test_daemon_uploads_recordings_after_their_records_and_applies_retention(tmp
         wait_for(lambda: status(tmp_path)["retention"]["passes"] >= 1, 10, message="retention at start")
         st = status(tmp_path)
         assert st["tasks"]["uploads"] == "running"
+        assert (st["uploads"]["rate_limit_bytes_per_s"], st["uploads"]["chunk_bytes"]) == (2048 * 1024, 64 * 1024)
         assert st["uploads"]["connected"] and st["uploads"]["active_endpoint"] == central.address
         assert st["retention"]["last_deleted"] == 3
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()

@@ -169,3 +169,15 @@ def test_cdr_retention_days_is_configured_in_store():
     assert parse_config(base + "cdr_retention_days = 0\n").store.cdr_retention_days == 0
     with pytest.raises(ConfigError, match="store.cdr_retention_days: must be 0"):
         parse_config(base + "cdr_retention_days = 1\n")
+
+
+def test_upload_pace_and_chunk_are_configured_in_recording():
+    base = '[site]\nid = "s"\n[recording]\n'
+    cfg = parse_config(base).recording
+    assert (cfg.upload_rate_kib_s, cfg.upload_chunk_kib) == (4096, 256)
+    cfg = parse_config(base + "upload_rate_kib_s = 1024\nupload_chunk_kib = 64\n").recording
+    assert (cfg.upload_rate_kib_s, cfg.upload_chunk_kib) == (1024, 64)
+    with pytest.raises(ConfigError, match="recording.upload_chunk_kib: expected 16 .. 1024"):
+        parse_config(base + "upload_chunk_kib = 2048\n")          # the central would refuse every chunk
+    with pytest.raises(ConfigError, match="recording.upload_rate_kib_s"):
+        parse_config(base + "upload_rate_kib_s = 0\n")
