@@ -154,7 +154,8 @@ DELEGATED_HELP = {
     "central": "the reference central CRM endpoint: serve | dump | events | stats (for demos, tests, integrators)",
     "pki": "development PKI for the demo and tests: init --dir DIR --site SITE_ID",
     "keys": "the central's recording keys: generate --out DIR (identity 0600, recipient to configure)",
-    "recording": "recordings: pause|resume --call KEY (PCI, via the daemon); info|decrypt|salvage FILES (central side)",
+    "recording": "recordings: pause|resume --call KEY (PCI, via the daemon); reoffer refused segments; "
+                 "info|decrypt|salvage FILES (central side)",
 }
 
 # Subcommands whose own parsers live with their code; everything after the name is theirs.

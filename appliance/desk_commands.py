@@ -79,6 +79,13 @@ def _add_pause_parsers(rsub) -> None:
         p.add_argument("--call", required=True, metavar="KEY", help="the call's key (appliance status lists them)")
         p.add_argument("--config", default=DEFAULT_CONFIG_PATH, metavar="FILE")
         p.set_defaults(func=lambda args, x=pause: cmd_recording_pause(args, x))
+    from appliance.store_commands import cmd_recording_reoffer
+    p = rsub.add_parser("reoffer", help="offer segments the central refused, or whose file was missing, again "
+                                        "(after fixing the cause; `appliance status` lists them)")
+    p.add_argument("--call", action="append", default=[], metavar="KEY", help="the call's key (repeatable)")
+    p.add_argument("--all", action="store_true", help="every refused or missing segment")
+    p.add_argument("--config", default=DEFAULT_CONFIG_PATH, metavar="FILE")
+    p.set_defaults(func=cmd_recording_reoffer)
 
 
 def add_parsers(sub, add_config, load) -> None:

@@ -94,6 +94,25 @@ def cmd_outbox_replay(args) -> int:
     return 0
 
 
+def cmd_recording_reoffer(args) -> int:
+    """Offer refused or missing recording segments again, once the cause is fixed."""
+    from appliance.config import ConfigError, load_config
+    if not args.call and not args.all:
+        return _fail("recording reoffer", "nothing to do: pass --call KEY (repeatable) or --all")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    reply, who = _write(cfg, "uploads.reoffer", {"keys": None if args.all else list(args.call)})
+    if "error" in reply:
+        return _fail("recording reoffer", reply["error"])
+    print(f"{reply['reoffered']} refused or missing segment(s) offered to the central again by {who}")
+    for key in reply["unknown"]:
+        print(f"  {key}: no refused or missing segment for this call", file=sys.stderr)
+    return EXIT_FAILED if reply["unknown"] else 0
+
+
 # ---- store ----------------------------------------------------------------------------------
 
 def cmd_store_salvage(args) -> int:

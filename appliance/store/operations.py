@@ -1,4 +1,5 @@
-"""The store changes an operator may ask for: replay dead letters, salvage a file, acknowledge salvage reports.
+"""The store changes an operator may ask for: replay dead letters, salvage a file, acknowledge salvage
+reports, offer refused recording segments again.
 
 The daemon runs them for `appliance outbox replay` / `appliance store ...` over its control socket;
 with no daemon running the command runs them itself, as the data dir's owner. Each takes an open
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from appliance.store.errors import StoreError
 from appliance.store.salvage import salvage_into
+from appliance.store.uploads import UploadLedger
 
 
 def replay(store, ids: list[int] | None = None) -> dict:
@@ -31,4 +33,10 @@ def acknowledge(store, ids: list[int] | None = None) -> dict:
     return {"acknowledged": store.acknowledge_salvage(ids)}
 
 
-WRITES = {"outbox.replay": replay, "store.salvage": salvage, "store.acknowledge": acknowledge}
+def reoffer(store, keys: list[str] | None = None) -> dict:
+    count, unknown = UploadLedger(store).reoffer(keys)
+    return {"reoffered": count, "unknown": unknown}
+
+
+WRITES = {"outbox.replay": replay, "store.salvage": salvage, "store.acknowledge": acknowledge,
+          "uploads.reoffer": reoffer}

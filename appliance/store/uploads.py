@@ -155,6 +155,24 @@ class UploadLedger:
                              "VALUES (?, ?, ?, ?, ?, NULL)",
                              ((int(c), int(s), state, reason, now) for c, s, state, reason in items))
 
+    def reoffer(self, keys: Sequence[str] | None = None) -> tuple[int, list[str]]:
+        """Forget the `rejected` and `missing` verdicts of these calls' segments (every one when None), so
+        they are offered again: after fixing the cause (a file put back, a central that refused wrongly).
+        Returns (segments re-offered, keys given that had none)."""
+        sql = ("SELECT u.cdr_id, u.segment, c.key FROM upload u JOIN cdr c ON c.id = u.cdr_id "
+               "WHERE u.state IN (?, ?)")
+        with self.store.transaction() as conn:
+            rows = conn.execute(sql, (REJECTED, MISSING)).fetchall()
+            if keys is not None:
+                wanted = set(keys)
+                rows = [r for r in rows if r[2] in wanted]
+            conn.executemany("DELETE FROM upload WHERE cdr_id = ? AND segment = ?", [r[:2] for r in rows])
+            if rows and min(r[0] for r in rows) <= self.cursor():
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (_CURSOR_KEY, str(min(r[0] for r in rows) - 1)))
+        found = {r[2] for r in rows}
+        return len(rows), [k for k in (keys or ()) if k not in found]
+
     def problems(self, limit: int = 20) -> list[dict]:
         """Segments refused or missing (newest first): kept on disk, alarmed, not offered again."""
         rows = self.store.conn.execute(

@@ -189,3 +189,33 @@ def test_a_segment_whose_file_is_gone_is_alarmed_as_missing_and_its_record_kept(
     with Store(data, site_id=SITE, check=False) as store:
         assert delete_expired(store, stored_before=float("inf")).deleted == 0, \
             "its record is not deleted by retention: the recording never reached the central"
+
+
+def test_a_refused_segment_is_offered_again_after_the_operator_fixes_it(pki, central, data, tmp_path):
+    import subprocess
+    import sys
+    calls = [recorded_call(i, data / "recordings", recipient(), seconds=1.0) for i in (1, 2)]
+    store_records(data, calls)
+    (seg,) = calls[0].recording.segments
+    path = data / "recordings" / seg.name
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))   # damaged: the central refuses it
+    config = mtls_config(pki, central.address)
+    with Site(config, data) as site:
+        wait_for(lambda: site.status()["rejected"] == 1 and site.status()["uploaded"] == 1, 20,
+                 message="one refused, one uploaded")
+    path.write_bytes(original)                                   # the technician puts the good copy back
+    toml = tmp_path / "appliance.toml"
+    toml.write_text(f'[site]\nid = "{SITE}"\ndata_dir = "{data}"\n[control]\nsocket = "{tmp_path / "none.sock"}"\n')
+
+    def reoffer(*args):
+        return subprocess.run([sys.executable, "-m", "appliance", "recording", "reoffer", *args, "--config", str(toml)],
+                              capture_output=True, text=True, timeout=60)
+    done = reoffer("--call", calls[0].key, "--call", "no-such-call")
+    assert done.returncode == 1 and "no-such-call: no refused or missing segment" in done.stderr
+    assert "1 refused or missing segment(s) offered to the central again" in done.stdout, done.stdout
+    with Site(config, data) as site:
+        wait_for(lambda: site.status()["uploaded"] == 2, 20, message="the fixed segment uploaded")
+        assert site.status()["rejected"] == 0
+    assert sha256(central_copy(central, calls[0].key, seg.name)) == seg.sha256
+    assert reoffer("--all").stdout.startswith("0 refused")       # nothing left to offer
