@@ -74,10 +74,13 @@ class Agents:
                 raise ValueError(f"each {attr} may appear once in the agents configuration: {', '.join(dupes)}")
         out: list[Action] = []
         kept: dict[str, Agent] = {}
+        rering: list[tuple[Agent, str, float]] = []
         for hc in configs:
             old = self._agents.get(hc.agent)
             if old is not None and old.headset == hc.headset:
                 if old.queues != hc.queues:
+                    if old.ringing_for:
+                        rering.append((old, old.ringing_for, old.ring_since))
                     old.queues, old.ringing_for = hc.queues, ""   # rings again for his oldest call
                 kept[hc.agent] = old
             else:
@@ -87,6 +90,10 @@ class Agents:
                 self._remove(agent, now, out)
         self._agents = kept
         self._by_headset = {a.headset: a.name for a in kept.values()}
+        self._dispatch(now)
+        for agent, call_key, since in rering:
+            if agent.ringing_for == call_key:
+                agent.ring_since = since        # the same call rings on: its ring time is not restarted
         return self._settle(out, now)
 
     # ---- from the call tracker ----------------------------------------------------------------

@@ -180,3 +180,16 @@ def test_a_new_ring_on_a_line_with_a_call_still_known_supersedes_it():
     assert desk.state("alice").call_key == "k2"
     assert [a.call_key for a in of(out, AgentChanged)] == ["k2"]
     assert desk.at(7).ended("k1", "abandoned") == []          # already forgotten
+
+
+def test_a_queue_change_that_keeps_an_agent_ringing_for_the_same_call_does_not_restart_his_ring_time():
+    from appliance.agents import HeadsetConfig
+    desk = Desk()
+    desk.up("h-alice")
+    desk.ring("k1")                                           # alice rings from t=0
+    desk.agents.configure((HeadsetConfig("h-alice", "alice", ("sales", "support")),), T0 + 3)
+    assert desk.state("alice").state == RINGING and desk.state("alice").since == T0
+    desk.at(4).lift("h-alice")
+    desk.at(5).answered("k1")
+    [info] = of(desk.at(20).ended("k1"), CallAgentInfo)
+    assert info.agent_ring_s == 4                             # rang 0..4, not 3..4
