@@ -6,7 +6,6 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Awaitable, Callable
 
@@ -18,10 +17,11 @@ from appliance.common.bursts import BurstLimiter
 from appliance.common.time import iso_utc, utc_now
 from appliance.ops.masking import mask_text
 from appliance.sync import convert
-from appliance.sync.aio import Lifetime, cancel_all, within
+from appliance.sync.aio import Lifetime, cancel_all
 from appliance.sync.config import CentralConfig
 from appliance.sync.connect import Connector, describe
 from appliance.sync.endpoints import EndpointSelector
+from appliance.sync.failover import LocalFailure, LoopHooks, Outcome, endpoint_loop
 from appliance.sync.session import Session, SessionEnded, SessionTasks
 from appliance.sync.storework import AckResult, Prepared, StoreWork
 from appliance.sync.tls import load_credentials
@@ -35,19 +35,6 @@ _SESSION_STABLE_S = 5.0         # a session that lived this long counts as produ
 _HEARTBEAT_S = 0.5
 _STORE_STUCK_S = 2.0            # a store job running longer than this stops last_progress
 _USES_STORE = (StoreWork.prepare_batch, StoreWork.apply_acks)   # their success proves the store works
-
-
-class LocalFailure(Exception):
-    """Our side failed (the store): retry later on the same endpoint, never fail over for it."""
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """How one connection attempt ended."""
-    error: str = ""                     # the endpoint failed: fail over
-    local_error: str = ""               # the store failed: retry the same endpoint after a delay
-    productive: bool = False            # the session did useful work before it ended
-    failback_to: int | None = None      # a better endpoint has been healthy long enough
 
 
 
@@ -186,52 +173,35 @@ class SyncClient:
     # ---- the endpoint loop --------------------------------------------------------------
 
     async def _main(self) -> None:
-        local_failures = 0
-        # Checked each round as well as cancelled by run(): a cancellation can be lost (asyncio.wait_for
-        # on 3.11 drops one that races a completing await), and this loop must still end.
-        while not self._stop_event.is_set():
-            index = self.selector.active
-            endpoint = self.selector.active_endpoint
-            outcome = await self._attempt(endpoint)
-            self.progress()
-            if outcome.failback_to is not None:
-                log.info("central %s healthy for %g s: failing back from %s",
-                         self.selector.endpoints[outcome.failback_to], self.config.failback_after,
-                         endpoint)
-                self.selector.fail_back(outcome.failback_to)
-                self._announced = None
-                continue
-            if outcome.productive:
-                self.selector.on_productive()
-                local_failures = 0
-            if outcome.local_error:
-                # Our side failed: the central is fine, so its "connected" line still stands.
-                local_failures += 1
-                self._set_error("store", outcome.local_error)
-                await self._sleep(self.selector.backoff.delay(local_failures, self._rand))
-                continue
-            self._announced = None
-            self._set_error(endpoint, f"central {endpoint}: {outcome.error}")
-            delay = self.selector.on_failure()
-            # Say it once per outage, not on every retry of a long one.
-            level = logging.DEBUG if self._retrying_quietly else logging.WARNING
-            if self.selector.active != index:
-                log.log(level, "failing over from %s to %s", endpoint, self.selector.active_endpoint)
-            try:
-                await self.in_writer(self.storework.refresh_backlog)
-            except LocalFailure:
-                pass
-            if delay > 0:
-                log.log(level, "every central failed; retrying with back-off (now %.1f s, "
-                        "at most %g s)", delay, self.config.reconnect_delay_max)
-                self._retrying_quietly = True
-                await self._sleep(delay)
+        await endpoint_loop(self.selector, self._stop_event, self._attempt, LoopHooks(
+            attempted=self.progress, failing_back=self._failing_back, local_failure=self._local_failure,
+            remote_failure=self._remote_failure), self._rand)
 
-    async def _sleep(self, delay: float) -> None:
-        """Sleep, but not past a stop() request."""
-        await within(self._stop_event.wait(), delay)
+    def _failing_back(self, endpoint: str, better: str) -> None:
+        log.info("central %s healthy for %g s: failing back from %s", better, self.config.failback_after, endpoint)
+        self._announced = None
 
-    async def _attempt(self, endpoint: str) -> _Outcome:
+    def _local_failure(self, error: str) -> None:
+        # Our side failed: the central is fine, so its "connected" line still stands.
+        self._set_error("store", error)
+
+    async def _remote_failure(self, endpoint: str, error: str, moved_on: bool, delay: float) -> None:
+        self._announced = None
+        self._set_error(endpoint, f"central {endpoint}: {error}")
+        # Say it once per outage, not on every retry of a long one.
+        level = logging.DEBUG if self._retrying_quietly else logging.WARNING
+        if moved_on:
+            log.log(level, "failing over from %s to %s", endpoint, self.selector.active_endpoint)
+        try:
+            await self.in_writer(self.storework.refresh_backlog)
+        except LocalFailure:
+            pass
+        if delay > 0:
+            log.log(level, "every central failed; retrying with back-off (now %.1f s, "
+                    "at most %g s)", delay, self.config.reconnect_delay_max)
+            self._retrying_quietly = True
+
+    async def _attempt(self, endpoint: str) -> Outcome:
         """Connect and stream until the session ends."""
         channel = self.connector.channel(endpoint)
         probes: dict[int, grpc.aio.Channel] = {}
@@ -239,7 +209,7 @@ class SyncClient:
         try:
             error = await self.connector.connect(channel, endpoint)
             if error:
-                return _Outcome(error=error)
+                return Outcome(error=error)
             method = channel.stream_stream(SYNC_METHOD, request_serializer=None,
                                            response_deserializer=None)
             call = method(wait_for_ready=False)
@@ -258,14 +228,14 @@ class SyncClient:
             else:           # back after our own store failed: the central never went away
                 log.debug("session with central %s re-established", endpoint)
             target = await SessionTasks(self, session, probes).run()
-            return _Outcome(failback_to=target, productive=True)
+            return Outcome(failback_to=target, productive=True)
         except LocalFailure as exc:
-            return _Outcome(local_error=str(exc), productive=self._was_productive(session))
+            return Outcome(local_error=str(exc), productive=self._was_productive(session))
         except (grpc.aio.AioRpcError, SessionEnded, asyncio.InvalidStateError) as exc:
-            return _Outcome(error=describe(exc), productive=self._was_productive(session))
+            return Outcome(error=describe(exc), productive=self._was_productive(session))
         except Exception as exc:      # noqa: BLE001 - a bug must not kill delivery; say so loudly
             log.exception("unexpected error in the session with %s", endpoint)
-            return _Outcome(local_error=f"internal error: {type(exc).__name__}: {exc}")
+            return Outcome(local_error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.connected = False
             self._session = None

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from appliance.sync.aio import cancel_all, nothing, within
+from appliance.sync.failover import probe_round
 from appliance.sync.storework import InFlight
 
 _WATCH_INTERVAL_S = 0.1
@@ -179,12 +180,7 @@ class SessionTasks:
             if not targets:
                 await asyncio.sleep(3600)
                 continue
-            for index in targets:
-                if index not in probes:
-                    probes[index] = self.client.connector.channel(self.client.selector.endpoints[index])
-                healthy = await self.client.connector.probe(probes[index])
-                self.client.selector.record_probe(index, healthy, self._clock())
-            target = self.client.selector.failback_target(self._clock())
+            target = await probe_round(self.client.selector, self.client.connector, probes, self._clock)
             if target is not None:
                 return target
             await asyncio.sleep(self.config.probe_interval_s)

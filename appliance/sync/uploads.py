@@ -7,7 +7,6 @@ import random
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -16,10 +15,11 @@ import grpc
 from appliance.common.backoff import Backoff, BackoffPolicy
 from appliance.ops.masking import mask_text
 from appliance.store.uploads import MISSING, REJECTED, UPLOADED, SegmentWork, local_path
-from appliance.sync.aio import Lifetime, cancel_all, within
+from appliance.sync.aio import Lifetime, cancel_all
 from appliance.sync.config import CentralConfig
 from appliance.sync.connect import Connector
 from appliance.sync.endpoints import EndpointSelector
+from appliance.sync.failover import LocalFailure, LoopHooks, Outcome, endpoint_loop, probe_round
 from appliance.sync.tls import load_credentials
 from appliance.sync.upload_stream import COMPLETE, RETRY, CentralTrouble, Pacer, SegmentUpload, Verdict
 from appliance.sync.uploadwork import UploadWork
@@ -27,18 +27,6 @@ from appliance.sync.uploadwork import UploadWork
 log = logging.getLogger("appliance.uploads")
 
 _WORK_BATCH = 50
-
-
-class LocalFailure(Exception):
-    """Our store failed: retry later on the same endpoint, never fail over for it."""
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    error: str = ""
-    local_error: str = ""
-    productive: bool = False
-    failback_to: int | None = None
 
 
 class UploadClient:
@@ -66,7 +54,7 @@ class UploadClient:
         self.directory = Path(recordings_dir)
         self.keep_after_upload_s = keep_after_upload_s
         self.concurrency, self.chunk_bytes, self.answer_timeout_s = concurrency, chunk_bytes, answer_timeout_s
-        self.clock, self._now = clock, now
+        self.clock, self._now, self._rand = clock, now, rand
         self.connector = Connector(config, None if config.plaintext else load_credentials(config), clock)
         self.selector = EndpointSelector(
             config.endpoints, failback_after_s=config.failback_after, rand=rand,
@@ -165,29 +153,20 @@ class UploadClient:
     # ---- the endpoint loop -----------------------------------------------------------------
 
     async def _main(self) -> None:
-        local_failures = 0
-        while not self._stop_event.is_set():
-            endpoint = self.selector.active_endpoint
-            outcome = await self._attempt(endpoint)
-            if outcome.failback_to is not None:
-                log.info("uploads: failing back from %s to %s", endpoint,
-                         self.selector.endpoints[outcome.failback_to])
-                self.selector.fail_back(outcome.failback_to)
-                continue
-            if outcome.productive:
-                self.selector.on_productive()
-                local_failures = 0
-            if outcome.local_error:
-                local_failures += 1
-                self._set_error("store", f"uploads: {outcome.local_error}")
-                await within(self._stop_event.wait(), self.selector.backoff.delay(local_failures))
-                continue
-            self._set_error(endpoint, f"uploads to central {endpoint}: {outcome.error}")
-            delay = self.selector.on_failure()
-            if delay > 0:
-                await within(self._stop_event.wait(), delay)
+        await endpoint_loop(self.selector, self._stop_event, self._attempt, LoopHooks(
+            attempted=lambda: None, failing_back=self._failing_back, local_failure=self._local_failure,
+            remote_failure=self._remote_failure), self._rand)
 
-    async def _attempt(self, endpoint: str) -> _Outcome:
+    def _failing_back(self, endpoint: str, better: str) -> None:
+        log.info("uploads: failing back from %s to %s", endpoint, better)
+
+    def _local_failure(self, error: str) -> None:
+        self._set_error("store", f"uploads: {error}")
+
+    async def _remote_failure(self, endpoint: str, error: str, moved_on: bool, delay: float) -> None:
+        self._set_error(endpoint, f"uploads to central {endpoint}: {error}")
+
+    async def _attempt(self, endpoint: str) -> Outcome:
         channel = self.connector.channel(endpoint)
         probes: dict[int, grpc.aio.Channel] = {}
         self._productive = False
@@ -196,7 +175,7 @@ class UploadClient:
         try:
             error = await self.connector.connect(channel, endpoint)
             if error:
-                return _Outcome(error=error)
+                return Outcome(error=error)
             self.selector.on_connected()
             self.connected = True
             self._logged_errors.clear()
@@ -204,7 +183,7 @@ class UploadClient:
             log.info("uploading recordings to central %s", endpoint)
             return await self._serve(channel, probes)
         except LocalFailure as exc:
-            return _Outcome(local_error=str(exc), productive=self._productive)
+            return Outcome(local_error=str(exc), productive=self._productive)
         finally:
             self.connected = False
             if self._running:
@@ -214,15 +193,15 @@ class UploadClient:
                 await probe.close()
             await channel.close()
 
-    async def _serve(self, channel: grpc.aio.Channel, probes: dict) -> _Outcome:
+    async def _serve(self, channel: grpc.aio.Channel, probes: dict) -> Outcome:
         """Keep up to `concurrency` uploads going until the endpoint fails or a better one is back."""
         next_probe = self.clock()
         while True:
             if self.selector.probe_targets() and self.clock() >= next_probe:
-                target = await self._probe(probes)
+                target = await probe_round(self.selector, self.connector, probes, self.clock)
                 next_probe = self.clock() + self.config.probe_interval_s
                 if target is not None:
-                    return _Outcome(productive=self._productive, failback_to=target)
+                    return Outcome(productive=self._productive, failback_to=target)
             more = await self._fill(channel)
             self._wake_event.clear()
             timeout = 0.0 if more else self.config.poll_interval_s
@@ -241,7 +220,7 @@ class UploadClient:
                 try:
                     verdict = task.result()
                 except CentralTrouble as exc:
-                    return _Outcome(error=str(exc), productive=self._productive)
+                    return Outcome(error=str(exc), productive=self._productive)
                 except Exception as exc:         # noqa: BLE001 - a bug must not stop uploads; say so loudly
                     log.exception("uploads: unexpected error uploading %s", item.name)
                     verdict = Verdict(RETRY, f"internal error: {type(exc).__name__}: {exc}")
@@ -294,13 +273,6 @@ class UploadClient:
     def _sent(self, nbytes: int) -> None:
         self.bytes_sent_total += nbytes
         self._productive = True
-
-    async def _probe(self, probes: dict) -> int | None:
-        for index in self.selector.probe_targets():
-            if index not in probes:
-                probes[index] = self.connector.channel(self.selector.endpoints[index])
-            self.selector.record_probe(index, await self.connector.probe(probes[index]), self.clock())
-        return self.selector.failback_target(self.clock())
 
     # ---- verdicts --------------------------------------------------------------------------
 
