@@ -52,6 +52,21 @@ def make_pki(directory: str | os.PathLike, site_id: str = "site-a", extra_sites:
                    sites={site_id: paths.site, **paths.extra_sites}, crm=paths.crm)
 
 
+def records_at(db: Path, site_id: str) -> list[cdr_pb2.CallRecord]:
+    """A site's records in a SQLite central's file, read-only: none before the file or its table exists."""
+    import sqlite3
+    if not Path(db).exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT payload FROM records WHERE site_id = ?", (site_id,)).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+    return [cdr_pb2.CallRecord.FromString(r[0]) for r in rows]
+
+
 def make_record(key: str, site_id: str = "site-a", **fields) -> cdr_pb2.CallRecord:
     """A valid answered inbound call; override any field by name."""
     values = dict(key=key, site_id=site_id, source="pbx1", source_kind="avaya-ipo", direction=cdr_pb2.INBOUND,

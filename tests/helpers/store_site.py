@@ -2,14 +2,13 @@
 what the store and the central hold."""
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 from appliance.ops.control import DaemonNotRunning, request
-from appliance.v1 import cdr_pb2
+from tests.helpers.central_proc import records_at
 
 SITE = "site-store"
 
@@ -54,13 +53,4 @@ def stored_keys(data_dir: Path, table: str = "cdr") -> list[str]:
 
 
 def central_keys(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute("SELECT payload FROM records WHERE site_id = ?", (SITE,)).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-    return [cdr_pb2.CallRecord.FromString(r[0]).key for r in rows]
+    return [r.key for r in records_at(db, SITE)]

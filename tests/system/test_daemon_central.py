@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.v1 import cdr_pb2
 from firmware_bridge.smdr.avaya import encode_record
 from firmware_bridge.smdr.traffic import generate_avaya_calls, in_output_order
 from firmware_bridge.smdr.emulator import AvayaEmulator
-from tests.helpers.central_proc import CentralProcess, make_pki
+from tests.helpers.central_proc import CentralProcess, make_pki, records_at
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.waiting import free_port, wait_for
 
@@ -39,16 +38,7 @@ def daemon_config(tmp_path: Path, pki, endpoints: list[str], avaya_port: int) ->
 
 def central_raws(central: CentralProcess) -> list[str]:
     """Every record the central stored, as the raw SMDR line it came from."""
-    if not central.db_path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{central.db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute("SELECT payload FROM records WHERE site_id = ?", (SITE,)).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-    return [cdr_pb2.CallRecord.FromString(r[0]).raw for r in rows]
+    return [r.raw for r in records_at(central.db_path, SITE)]
 
 
 def outbox_size(tmp_path: Path) -> int:
