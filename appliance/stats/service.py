@@ -82,10 +82,10 @@ class QueueStatsService:
     def _log_alert(self, alert: Alert) -> None:
         if alert.level == "raised":
             self.alerts_raised += 1
-            log.warning("queue %s: ALERT %s", alert.queue, alert.text)
+            log.warning("ALERT: queue %s", alert.text)          # the text starts with the queue's name
         else:
             self.alerts_cleared += 1
-            log.info("queue %s: alert cleared: %s", alert.queue, alert.text)
+            log.info("queue %s", alert.text)                    # "...; alert cleared"
 
     def status(self) -> dict:
         """Per queue: live, window and today figures as plain values; active alerts."""

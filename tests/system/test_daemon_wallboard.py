@@ -80,7 +80,7 @@ def test_alert_turns_the_page_red_and_is_logged(floor):
     modems["support"].incoming_call("+441632960001", rings=3)        # alert_waiting = 1: raised
     assert shows(sign, "01", "support 1 waiting")
     assert sign.wait_until(lambda: sign.colour("01") == "red", 5), sign.colour("01")
-    wait_for(lambda: "queue support: ALERT" in daemon.log_text(), 5, message="the alert logged")
+    wait_for(lambda: "ALERT: queue support: calls waiting 1" in daemon.log_text(), 5, message="the alert logged")
     assert sign.colour("02") == "green"                              # the other queue's sign is not
     assert shows(sign, "01", "support 0 waiting", timeout=15)        # the caller gives up
     assert sign.wait_until(lambda: sign.colour("01") == "green", 5), sign.colour("01")
