@@ -32,7 +32,8 @@ def render_status(st: dict, console: Console | None = None) -> None:
                   f"{st['records_durable']}  unparseable input kept: {st['protocol_errors']}")
     devices = Table(title="Devices")
     for col in ("device", "kind", "port / listen", "state", "for", "last event", "errors", "last error"):
-        devices.add_column(col)
+        # a narrow terminal wraps names, ports and errors rather than cutting them to "/tmp/ap…"
+        devices.add_column(col, overflow="fold")
     for d in st["devices"]:
         colour = "green" if d["state"] == "UP" else "red"
         devices.add_row(d["name"], d["kind"], d["target"], f"[{colour}]{d['state']}[/]", _age(d["for_s"]),
@@ -59,6 +60,8 @@ def render_status(st: dict, console: Console | None = None) -> None:
         if uploads.get("rejected") or uploads.get("missing"):
             console.print(f"[red]recordings: {uploads['rejected']} rejected, {uploads['missing']} missing: "
                           f"{escape(str(uploads.get('last_problem') or ''))}[/]")
+            console.print("[red]  kept, not offered again; once the cause is fixed: "
+                          "`appliance recording reoffer --call KEY` (or --all)[/]")
     store = st.get("store") or {}
     if store.get("state") == "degraded":
         console.print(f"[red]store DEGRADED for {_age(store.get('degraded_for_s'))}: {escape(str(store.get('problem')))}"
