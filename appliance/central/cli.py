@@ -8,8 +8,9 @@ import logging
 import os
 import re
 import signal
-import stat
 import sys
+
+from appliance.central.db_args import add_db_arguments, read_password
 
 log = logging.getLogger("appliance.central")
 
@@ -27,25 +28,6 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, file=sys.stderr)
         return EXIT_USAGE
     return commands[argv[0]](argv[1:])
-
-
-def add_db_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", required=True, metavar="FILE|URL",
-                        help="SQLite file, or a libpq URL postgresql://USER@HOST[:PORT]/DB[?sslmode=...]")
-    parser.add_argument("--db-password-file", metavar="FILE",
-                        help="PostgreSQL password, read from this file (else PGPASSWORD or PGPASSFILE); "
-                             "never put it in the URL or on the command line")
-
-
-def read_password(path: str | None, prog: str) -> str | None:
-    """The password in the file (first line), or None. Warns when others may read the file."""
-    if path is None:
-        return None
-    mode = os.stat(path).st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        print(f"{prog}: warning: {path} is readable by other users (chmod 600 it)", file=sys.stderr)
-    with open(path, encoding="utf-8") as fh:
-        return fh.readline().rstrip("\r\n")
 
 
 def serve_main(argv: list[str]) -> int:

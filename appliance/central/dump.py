@@ -7,7 +7,7 @@ import sys
 
 from google.protobuf.json_format import MessageToDict
 
-from appliance.central.cli import add_db_arguments, read_password
+from appliance.central.db_args import add_db_arguments, open_reader
 
 
 def dump_main(argv: list[str]) -> int:
@@ -24,13 +24,9 @@ def dump_main(argv: list[str]) -> int:
     what.add_argument("--recordings", action="store_true", help="recording segments held (metadata)")
     args = parser.parse_args(argv)
 
-    from appliance.central.store import StoreError, open_store
     from appliance.v1 import cdr_pb2, live_pb2, sync_pb2
-    try:
-        store = open_store(args.db, create=False, password=read_password(args.db_password_file, prog),
-                           application_name="appliance-central-dump")
-    except (StoreError, OSError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+    store = open_reader(args, prog, "appliance-central-dump")
+    if store is None:
         return 1
 
     def message(message_type, payload: bytes, received_at: str, **extra) -> dict:

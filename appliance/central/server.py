@@ -15,7 +15,8 @@ from appliance.central.identity import require_site
 from appliance.central.live_hub import LiveHub
 from appliance.central.live_service import LIVE_SERVICE, LiveEventsService, LiveWriter
 from appliance.central.recordings_service import RECORDINGS_SERVICE, RecordingsService
-from appliance.central.store import CentralStore, StoreError, StoreUnavailable, is_postgres_url, mask_db_url, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import CentralStore, StoreError, StoreUnavailable, is_postgres_url, mask_db_url
 from appliance.central.sync_service import CDR_SYNC_SERVICE, CdrSyncService, SyncStreamState
 from appliance.central.validate import CentralPolicy
 from appliance.central.workers import StorePool

@@ -14,7 +14,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.central.cli import add_db_arguments, read_password
+from appliance.central.db_args import add_db_arguments, open_reader
 
 FIGURES = ("offered", "answered", "abandoned", "short_abandoned", "unanswered", "service_level_pct",
            "abandon_rate_pct", "asa_s", "aht_s", "longest_wait_s")
@@ -51,15 +51,11 @@ def stats_main(argv: list[str]) -> int:
     if (args.since is None) != (args.until is None) or (args.day is not None and args.since is not None):
         parser.error("give --day, or --since with --until")
 
-    from appliance.central.store import StoreError, open_store
     from appliance.stats.recompute import recompute, recompute_day
     from appliance.sync.convert import from_pb
     from appliance.v1 import cdr_pb2
-    try:
-        store = open_store(args.db, create=False, password=read_password(args.db_password_file, prog),
-                           application_name="appliance-central-stats")
-    except (StoreError, OSError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+    store = open_reader(args, prog, "appliance-central-stats")
+    if store is None:
         return 1
     try:
         queues, tz = _site_settings(args, store, prog)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from appliance.store import operations
+from appliance.store.operations import WRITES
 from appliance.store.ballast import Ballast
 from appliance.store.errors import StoreError
 from appliance.store.files import moved_aside_files
@@ -115,7 +115,7 @@ class StoreKeeper:
             async def run(**args):
                 return await asyncio.to_thread(self._run, operation, args)
             return run
-        return {name: handler(op) for name, op in operations.WRITES.items()}
+        return {name: handler(op) for name, op in WRITES.items()}
 
     def _run(self, operation, args: dict) -> dict:
         try:

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from appliance.store import files
 from appliance.store.errors import NoDatabase, StoreError, is_corruption
-from appliance.store.files import CACHE_KIB, DB_NAME
+from appliance.store.files import (CACHE_KIB, DB_NAME, configure, connect, connect_read_only, create_file,
+                                   integrity_problem, move_aside, restrict_files)
 from appliance.store.inspect import InspectionMixin
 from appliance.store.open_calls import OpenCallsMixin
 from appliance.store.records import AddResult, RecordsMixin, RejectedRaw
@@ -59,10 +59,10 @@ class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.data_dir, 0o700)   # mkdir's mode is filtered by the umask
         if read_only:
-            self._conn = files.connect_read_only(self.path, busy_timeout_s)
+            self._conn = connect_read_only(self.path, busy_timeout_s)
             return
         self._conn = self._open(max_db_bytes, check)
-        files.restrict_files(self.path)
+        restrict_files(self.path)
 
     # ---- opening ------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
         conn = self._connect()
         try:
             if check:
-                problem = files.integrity_problem(conn)
+                problem = integrity_problem(conn)
                 if problem is None:
                     try:
                         self._prepare(conn, max_db_bytes)
@@ -81,7 +81,7 @@ class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
                         problem = str(exc)   # damage quick_check did not name
                 # Move the files while this connection is still open: closing the last connection
                 # makes SQLite unlink -wal and -shm by name, and those may hold the only copy of data.
-                self.recovered_from = files.move_aside(self.path, problem, self._now())
+                self.recovered_from = move_aside(self.path, problem, self._now())
                 conn.close()
                 conn = self._connect()
             self._prepare(conn, max_db_bytes)
@@ -91,7 +91,7 @@ class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
             raise
 
     def _prepare(self, conn: sqlite3.Connection, max_db_bytes: int | None) -> None:
-        files.configure(conn, max_db_bytes, self._cache_kib)
+        configure(conn, max_db_bytes, self._cache_kib)
         before, after = migrate(conn)
         if before == 0:
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -105,9 +105,9 @@ class Store(RecordsMixin, InspectionMixin, OpenCallsMixin):
             log.info("store %s: schema migrated from version %d to %d", self.path, before, after)
 
     def _connect(self) -> sqlite3.Connection:
-        files.create_file(self.path)
-        files.restrict_files(self.path)
-        return files.connect(self.path, self._busy_timeout_s)
+        create_file(self.path)
+        restrict_files(self.path)
+        return connect(self.path, self._busy_timeout_s)
 
     # ---- plumbing -----------------------------------------------------------------------
 

@@ -170,7 +170,7 @@ class CentralProcess:
 
     def open_store(self):
         """A reader on this central's database (SQLite file or PostgreSQL), as an integrator would open it."""
-        from appliance.central.store import open_store
+        from appliance.central.backends import open_store
         return open_store(self.db, create=False, password=self.env.get("PGPASSWORD"))
 
     def stored_keys(self, site_id: str = "site-a") -> set[str]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.central.store import RecordBatch, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import RecordBatch
 from appliance.sync.convert import to_pb
 from tests.helpers.daemon_proc import DaemonProcess
 from tests.helpers.sync_harness import SITE, call_record, fill_store

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.central.store import RecordBatch, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import RecordBatch
 from appliance.stats.snapshot import QueueStatsEngine
 from appliance.sync.convert import to_pb
 from appliance.v1 import live_pb2

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from appliance.central.store import LiveRow, RecordBatch, RecordingRow, StoreUnavailable, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import LiveRow, RecordBatch, RecordingRow, StoreUnavailable
 from tests.appliance.central.conftest import BACKENDS
 from tests.helpers.pg_cluster import PASSWORD
 

@@ -7,7 +7,8 @@ import sqlite3
 import psycopg
 import pytest
 
-from appliance.central.store import StoreError, mask_db_url, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import StoreError, mask_db_url
 from appliance.central.store_sqlite import MIGRATIONS
 from tests.helpers.pg_cluster import PASSWORD
 

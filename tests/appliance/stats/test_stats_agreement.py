@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from appliance.central.store import RecordBatch, open_store
+from appliance.central.backends import open_store
+from appliance.central.store import RecordBatch
 from appliance.sync.convert import from_pb, to_pb
 from appliance.calls.record import CallRecord
 from appliance.stats.periods import PeriodStats
