@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from appliance.ops.pki import CertPaths, init_pki
 from appliance.v1 import cdr_pb2, sync_pb2, sync_pb2_grpc
+from tests.helpers.waiting import wait_for
 
 SYNC_SERVICE = "appliance.v1.CdrSync"
 
@@ -114,14 +115,12 @@ class CentralProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                          env=dict(os.environ, PYTHONUNBUFFERED="1", **self.env))
-        deadline = time.monotonic() + timeout
-        while not self._port_file.exists():
-            self._check_alive(deadline, "write its port file")
-            time.sleep(0.02)    # polling interval of a bounded wait
+        deadline = time.monotonic() + timeout      # _check_alive fails first, with the central's log
+        wait_for(lambda: self._check_alive(deadline, "write its port file") or self._port_file.exists(),
+                 timeout + 5, message="the central's port file")
         self.port = int(self._port_file.read_text())
-        while self.health() != "SERVING":
-            self._check_alive(deadline, "report SERVING")
-            time.sleep(0.02)
+        wait_for(lambda: self._check_alive(deadline, "report SERVING") or self.health() == "SERVING",
+                 timeout + 5, message="the central SERVING")
         return self
 
     def _check_alive(self, deadline: float, what: str) -> None:

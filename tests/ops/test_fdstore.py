@@ -135,7 +135,7 @@ def test_missing_or_malformed_variables_give_nothing(env):
 
 
 CHILD = textwrap.dedent("""
-    import os, socket, sys, time
+    import os, signal, socket, sys
     from appliance.ops.notify import Notifier, fdname_valid, listen_fds
     got = listen_fds()
     left = sorted(k for k in os.environ if k.startswith("LISTEN_"))
@@ -151,7 +151,7 @@ CHILD = textwrap.dedent("""
         conn, _ = server.accept()
         print("adopted", name, fd, cloexec, left, conn.recv(100).decode(), flush=True)
     notifier.ready()
-    time.sleep(60)
+    signal.pause()                     # serve until the supervisor's kill -9
 """)
 
 

@@ -14,6 +14,7 @@ from firmware_bridge.smdr.avaya import AvayaCodec, encode_record
 from firmware_bridge.smdr.traffic import generate_avaya_calls
 from firmware_bridge.smdr.receiver import AvayaReceiver
 from firmware_bridge.smdr.emulator import AvayaEmulator
+from tests.helpers.waiting import wait_for
 
 WAIT = 10.0
 
@@ -58,13 +59,6 @@ def receive(conn: socket.socket, count: int, codec: AvayaCodec | None = None) ->
 
 def bodies(recs) -> list[bytes]:
     return [encode_record(r)[:-2] for r in recs]
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)     # polling interval of a bounded wait
 
 
 def test_records_arrive_whole_with_leading_nuls(server, records):
@@ -144,7 +138,7 @@ def test_records_queued_while_the_appliance_is_down_are_sent_after_reconnect(ser
         conn.close()
         server.close()                                       # appliance down: connects refused
         refused = emu.failed_connects
-        wait_until(lambda: emu.failed_connects > refused, "a refused reconnect")
+        wait_for(lambda: emu.failed_connects > refused, WAIT, message="a refused reconnect")
         emu.send(records[1:8])                               # 7 records, buffer holds 5
         assert emu.pending == 5 and emu.dropped == 2         # oldest dropped, like IP Office
         assert not emu.wait_sent(0.05)
