@@ -121,7 +121,6 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
     run = work / f"run{index}"
     run.mkdir()
     pki = make_pki(run / "pki", SITE, extra_sites=())
-    site = pki.sites[SITE]
     central = CentralProcess(run / "central.db", pki=pki)
     central.start()
     port = free_port()
@@ -129,8 +128,7 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
     config.write_text(
         f'[site]\nid = "{SITE}"\ndata_dir = "{run / "data"}"\n[log]\nlevel = "warning"\n'
         f'[control]\nsocket = "{run / "control.sock"}"\n[metrics]\nlisten = ""\n'
-        f'[central]\nendpoints = ["{central.address}"]\nca_file = "{pki.ca}"\n'
-        f'cert_file = "{site.cert}"\nkey_file = "{site.key}"\n'
+        + pki.central_toml(SITE, central.address) +
         f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{port}"\n')
     src = Path(args.site_src).resolve() if args.site_src else ROOT
     env = dict(os.environ, PYTHONPATH=str(src))

@@ -36,6 +36,15 @@ class TestPki:
         """`serve` options for mTLS with this PKI."""
         return ["--cert", str(self.central_cert), "--key", str(self.central_key), "--client-ca", str(self.ca)]
 
+    def central_toml(self, site_id: str, endpoints, **keys) -> str:
+        """The site config's [central] table for mTLS to `endpoints` with this PKI; `keys` add settings
+        (numbers as they are, strings quoted)."""
+        site = self.sites[site_id]
+        eps = ", ".join(f'"{e}"' for e in ([endpoints] if isinstance(endpoints, str) else endpoints))
+        extra = "".join(f'{k} = {v!r}\n'.replace("'", '"') for k, v in keys.items())
+        return (f'[central]\nendpoints = [{eps}]\nca_file = "{self.ca}"\ncert_file = "{site.cert}"\n'
+                f'key_file = "{site.key}"\n{extra}')
+
     def credentials(self, site_id: str | None = None, *, cert: CertPaths | None = None) -> grpc.ChannelCredentials:
         """Client credentials: trust this CA, present the given site's cert ("crm": the CRM client's)."""
         if cert is None and site_id == "crm":

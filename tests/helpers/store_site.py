@@ -21,9 +21,7 @@ def write_config(tmp_path: Path, data_dir: Path, *, avaya_port: int, metrics_por
             f'[store]\n{store}\n'
             f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{avaya_port}"\n')
     if central:
-        site = pki.sites[SITE]
-        text += (f'[central]\nendpoints = ["{central}"]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
-                 f'key_file = "{site.key}"\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
+        text += pki.central_toml(SITE, central, reconnect_delay=0.1, reconnect_delay_max=1.0)
     path = tmp_path / "appliance.toml"
     path.write_text(text)
     return path

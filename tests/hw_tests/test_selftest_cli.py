@@ -139,10 +139,8 @@ def test_loopback_without_a_plug_fails_through_the_cli(tmp_path):
 
 def test_report_reaches_the_real_central_unless_no_report(tmp_path):
     pki = make_pki(tmp_path / "pki", "site-a")
-    site = pki.sites["site-a"]
     with CentralProcess(tmp_path / "central.db", pki=pki) as central:
-        config = write_config(tmp_path, f'[central]\nendpoints = ["{central.address}"]\nca_file = "{pki.ca}"\n'
-                                        f'cert_file = "{site.cert}"\nkey_file = "{site.key}"\n')
+        config = write_config(tmp_path, pki.central_toml("site-a", central.address))
         sent = selftest(config, "--json")
         quiet = selftest(config, "--json", "--no-report")
         dump = subprocess.run([sys.executable, "-m", "appliance.central.cli", "dump", "--db",
@@ -162,10 +160,8 @@ def test_report_reaches_the_real_central_unless_no_report(tmp_path):
 
 def test_central_down_is_a_failed_check_and_a_warn_line_not_a_crash(tmp_path):
     pki = make_pki(tmp_path / "pki", "site-a")
-    site = pki.sites["site-a"]
     endpoint = f"127.0.0.1:{free_port()}"
-    config = write_config(tmp_path, f'[central]\nendpoints = ["{endpoint}"]\nca_file = "{pki.ca}"\n'
-                                    f'cert_file = "{site.cert}"\nkey_file = "{site.key}"\n')
+    config = write_config(tmp_path, pki.central_toml("site-a", endpoint))
     proc = selftest(config)
     assert proc.returncode == 1
     assert f"connection refused by {endpoint}" in proc.stdout

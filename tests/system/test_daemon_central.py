@@ -24,15 +24,12 @@ SITE = "site-sys"
 
 
 def daemon_config(tmp_path: Path, pki, endpoints: list[str], avaya_port: int) -> Path:
-    site = pki.sites[SITE]
-    eps = ", ".join(f'"{e}"' for e in endpoints)
     path = tmp_path / "appliance.toml"
     path.write_text(
         f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
         f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n'
         f'[[pbx]]\nname = "ipo"\nformat = "avaya-ipo"\nlisten = "127.0.0.1:{avaya_port}"\n'
-        f'[central]\nendpoints = [{eps}]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
-        f'key_file = "{site.key}"\nfailback_after = 2.0\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
+        + pki.central_toml(SITE, endpoints, failback_after=2.0, reconnect_delay=0.1, reconnect_delay_max=1.0))
     return path
 
 

@@ -24,14 +24,11 @@ HID = DESCRIPTORS / "jabra-link380c.bin"
 
 
 def config(tmp_path: Path, pki, endpoints: list[str], port: str) -> Path:
-    site = pki.sites[SITE]
-    eps = ", ".join(f'"{e}"' for e in endpoints)
     path = tmp_path / "appliance.toml"
     path.write_text(
         f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
         f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = ""\n[store]\nballast_mb = 0\n'
-        f'[central]\nendpoints = [{eps}]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
-        f'key_file = "{site.key}"\nfailback_after = 600\nreconnect_delay = 0.1\nreconnect_delay_max = 0.5\n'
+        + pki.central_toml(SITE, endpoints, failback_after=600, reconnect_delay=0.1, reconnect_delay_max=0.5) +
         f'[[line]]\nname = "gsm1"\nport = "{port}"\nqueue = "support"\n'
         f'[[headset]]\nname = "hs-anna"\nhidraw = "{tmp_path / "hs.sock"}"\ndescriptor_file = "{HID}"\n'
         f'agent = "anna"\nqueues = ["support"]\n')

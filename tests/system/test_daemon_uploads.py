@@ -22,15 +22,13 @@ pytestmark = pytest.mark.system
 
 
 def config(tmp_path: Path, pki, endpoint: str, metrics_port: int) -> Path:
-    site = pki.sites[SITE]
     path = tmp_path / "appliance.toml"
     path.write_text(
         f'[site]\nid = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
         f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
         f'[store]\ncdr_retention_days = 30\n[recording]\nkeep_after_upload_s = 0\n'
         f'upload_rate_kib_s = 2048\nupload_chunk_kib = 64\n'
-        f'[central]\nendpoints = ["{endpoint}"]\nca_file = "{pki.ca}"\ncert_file = "{site.cert}"\n'
-        f'key_file = "{site.key}"\nreconnect_delay = 0.1\nreconnect_delay_max = 1.0\n')
+        + pki.central_toml(SITE, endpoint, reconnect_delay=0.1, reconnect_delay_max=1.0))
     return path
 
 
