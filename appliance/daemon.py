@@ -382,8 +382,10 @@ class Daemon:
         if not self.config.central.endpoints:
             return
         from appliance.sync import SyncClient
-        # The sync reads in id order and deletes by id: SQLite's default 2 MB page cache is enough.
-        self.sync = SyncClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id)
+        # The sync reads in id order: SQLite's default 2 MB page cache is enough. Its acks are
+        # written by the store writer, the one connection that writes records.
+        self.sync = SyncClient(self.config.central, lambda: self._store(cache_kib=2048), self.site_id,
+                               store_writes=self.writer.call)
         self.tasks.start(self.sync.run(), "sync")
 
     def _start_uploads(self) -> None:
@@ -395,7 +397,8 @@ class Daemon:
                                     self.desk.recordings,
                                     keep_after_upload_s=self.config.recording.keep_after_upload_s,
                                     chunk_bytes=self.config.recording.upload_chunk_kib * 1024,
-                                    bytes_per_s=self.config.recording.upload_rate_kib_s * 1024)
+                                    bytes_per_s=self.config.recording.upload_rate_kib_s * 1024,
+                                    store_writes=self.writer.call)
         self.tasks.start(self.uploads.run(), "uploads")
 
     # ---- status -----------------------------------------------------------------------

@@ -40,6 +40,7 @@ class StoreKeeper:
                                 ballast=Ballast(self.data_dir, ballast_bytes), on_opened=self._opened)
         self.salvage_reports: list[dict] = []
         self.salvage_note = ""            # a salvage that could not be written yet, and why
+        self._writer = None
 
     async def start(self, tasks) -> None:
         self._loop = asyncio.get_running_loop()
@@ -64,6 +65,7 @@ class StoreKeeper:
 
     def attach(self, writer) -> None:
         self.guard.attach(writer)
+        self._writer = writer
 
     def write_failed(self, exc: BaseException) -> None:
         """The writer's on_error hook (writer thread): the guard acts on the loop, at once."""
@@ -118,10 +120,16 @@ class StoreKeeper:
         return {name: handler(op) for name, op in WRITES.items()}
 
     def _run(self, operation, args: dict) -> dict:
+        """On the store writer's thread, between two batches: a connection of our own could wait
+        for the write lock for as long as an ingest keeps the writer busy."""
+        if self._writer is None:
+            return {"error": "store is not open yet"}
         try:
-            store = self.store()
+            return self._writer.call(lambda store: self._operate(store, operation, args), timeout=None)
         except StoreError as exc:
             return {"error": str(exc)}
+
+    def _operate(self, store: Store, operation, args: dict) -> dict:
         try:
             return operation(store, **args)
         except (StoreError, sqlite3.Error, OSError, TypeError) as exc:
@@ -131,7 +139,6 @@ class StoreKeeper:
                 self.salvage_reports = store.salvage_reports()
             except sqlite3.Error:
                 pass
-            store.close()
 
     # ---- status -------------------------------------------------------------------------
 

@@ -46,12 +46,15 @@ class RecordsMixin:
         """Like `add` for several callers' batches at once: one transaction, one result each."""
         stored_at = self._now()
         results = []
+        # Rows (and their wire bytes) are built before the write lock is taken: Python work inside
+        # the transaction would hold every other writer of the database back for as long.
+        rows = [[cdr_row(r, stored_at, serialize) for r in records] for records, _ in batches]
         with self.transaction() as conn:
             last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM cdr").fetchone()[0]
-            for records, rejected in batches:
+            for (records, rejected), batch_rows in zip(batches, rows):
                 inserted: list[int] = []
                 if records:
-                    added = insert_rows(conn, [cdr_row(r, stored_at, serialize) for r in records])
+                    added = insert_rows(conn, batch_rows)
                     if added:
                         inserted = new_ids(conn, last, added)
                         conn.execute("INSERT INTO outbox (cdr_id) SELECT id FROM cdr WHERE id > ?", (last,))

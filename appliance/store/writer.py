@@ -6,6 +6,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -30,6 +31,12 @@ class _Job:
         return len(self.records) + len(self.rejected)
 
 
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[Store], object]
+    future: Future
+
+
 class StoreWriter:
     """A named background thread that owns a Store and commits whatever is queued, in batches.
 
@@ -49,6 +56,11 @@ class StoreWriter:
 
     `serialize` (appliance.sync.convert.record_bytes, injected) encodes each record for the
     central once, here, so the sync sends the stored bytes as they are.
+
+    `call(fn)` runs other writes of the same database (the sync's acks) on this thread, between
+    two batches: SQLite lets one connection write at a time, and another connection waiting in
+    its busy handler loses every time to a writer that commits back to back, so during a long
+    ingest the acks would wait until the ingest pauses.
     """
 
     IDLE_CHECK_S = 1.0
@@ -66,6 +78,7 @@ class StoreWriter:
         self._clock = clock
         self._cond = threading.Condition()
         self._jobs: deque[_Job] = deque()
+        self._calls: deque[_Call] = deque()
         self._waiting = 0          # records + rejected rows submitted and not yet durable
         self._waiting_records = 0  # of which call records
         self._submitted = 0        # jobs
@@ -116,6 +129,22 @@ class StoreWriter:
             self._cond.notify_all()
         return True
 
+    def call(self, fn: Callable[[Store], object], timeout: float | None = 60.0):
+        """Run `fn(store)` on the writer thread before its next batch (calls run in order) and
+        return what it returns, or raise what it raises. Raises StoreError when the writer is
+        closed, and TimeoutError after `timeout` (the call may still run later: make it idempotent).
+        A call does not wait out the back-off of a failing batch; it runs at once and may fail too."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("call() from the writer thread (an on_durable callback)")
+        call = _Call(fn, Future())
+        with self._cond:
+            if self._closing or not self._thread.is_alive():
+                raise StoreError("store writer is closed")
+            self._calls.append(call)
+            self._cond.notify_all()
+        self._retry_wakeup.set()
+        return call.future.result(timeout)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is durable and called back. False on timeout."""
         if threading.current_thread() is self._thread:
@@ -158,7 +187,8 @@ class StoreWriter:
         return not self._failing and (self._thread.is_alive() or self._closing)
 
     def status(self) -> dict:
-        return {"healthy": self.healthy, "queue_depth": self.queue_depth, "errors": self.errors,
+        return {"healthy": self.healthy, "queue_depth": self.queue_depth, "calls_waiting": len(self._calls),
+                "errors": self.errors,
                 "last_error": self.last_error, "transactions": self.transactions,
                 "records_inserted": self.records_inserted, "duplicates": self.duplicates,
                 "since_progress_s": round(self._clock() - self.last_progress, 3)}
@@ -174,7 +204,7 @@ class StoreWriter:
     def _take_batch(self) -> list[_Job] | None:
         """Jobs for the next transaction, or None when closing with nothing left."""
         with self._cond:
-            while not self._jobs:
+            while not self._jobs and not self._calls:
                 if self._closing:
                     return None
                 self.last_progress = self._clock()
@@ -198,9 +228,18 @@ class StoreWriter:
                 try:
                     if store is None:
                         store = self._factory()
+                    self._run_calls(store)
+                    if not batch:            # only calls were waiting
+                        batch = None
+                        continue
                     results = store.add_many([(j.records, j.rejected) for j in batch],
                                              serialize=self._serialize)
                 except Exception as exc:   # noqa: BLE001 - any failure keeps the batch queued
+                    if store is None:
+                        self._fail_calls(exc)
+                    if not batch:
+                        batch = None
+                        continue
                     self._failed(exc, store, batch)
                     store = None
                     if self._closing:
@@ -216,8 +255,29 @@ class StoreWriter:
             if batch:   # put an unwritten batch back so queue_depth and close() report it
                 with self._cond:
                     self._jobs.extendleft(reversed(batch))
+            self._fail_calls(StoreError("store writer is closed"))
             if store is not None:
                 store.close()
+
+    def _run_calls(self, store: Store) -> None:
+        while True:
+            with self._cond:
+                if not self._calls:
+                    return
+                call = self._calls.popleft()
+            if not call.future.set_running_or_notify_cancel():
+                continue
+            try:
+                call.future.set_result(call.fn(store))
+            except BaseException as exc:   # noqa: BLE001 - the caller gets it, the writer goes on
+                call.future.set_exception(exc)
+
+    def _fail_calls(self, exc: BaseException) -> None:
+        with self._cond:
+            calls, self._calls = list(self._calls), deque()
+        for call in calls:
+            if call.future.set_running_or_notify_cancel():
+                call.future.set_exception(exc)
 
     def _failed(self, exc: Exception, store: Store | None, batch: list[_Job]) -> None:
         self.errors += 1

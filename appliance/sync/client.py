@@ -52,7 +52,8 @@ class SyncClient:
 
     def __init__(self, config: CentralConfig, store_factory: Callable[[], object], site_id: str, *,
                  clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random,
-                 wallclock: Callable[[], datetime] = utc_now, appliance_version: str = __version__):
+                 wallclock: Callable[[], datetime] = utc_now, appliance_version: str = __version__,
+                 store_writes: Callable | None = None):
         if not config.endpoints:
             raise ValueError("sync: at least one central endpoint is required")
         self.config = config
@@ -61,7 +62,7 @@ class SyncClient:
         self._wallclock = wallclock
         self._rand = rand
         self.connector = Connector(config, None if config.plaintext else load_credentials(config), clock)
-        self.storework = StoreWork(store_factory, config.batch_size, clock=clock)
+        self.storework = StoreWork(store_factory, config.batch_size, clock=clock, writes=store_writes)
         self.selector = EndpointSelector(
             config.endpoints, failback_after_s=config.failback_after, rand=rand,
             backoff=BackoffPolicy(base_s=config.reconnect_delay, cap_s=config.reconnect_delay_max))

@@ -42,18 +42,21 @@ class AckResult:
     error: str                          # a protocol error: the session must end ("" if none)
 
 
-
-
 class StoreWork:
     """Runs on the sync client's two store threads; each thread keeps its own Store.
 
     `backlog` is (undelivered count, age of the oldest in seconds or None), refreshed from the
     store about once a second and kept current between refreshes from the acks applied.
+
+    `writes` (the daemon's StoreWriter.call) runs what changes the store on the site's one writer
+    thread: SQLite lets one connection write at a time, and the acks' own connection would wait
+    behind a long ingest. Without it they are written on this thread's own Store.
     """
 
     def __init__(self, store_factory: Callable[[], object], batch_size: int, *,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, writes: Callable | None = None):
         self._store_factory = store_factory
+        self._writes = writes
         self._batch_size = batch_size
         self._clock = clock
         self._local = threading.local()
@@ -108,8 +111,13 @@ class StoreWork:
                     continue
             out.append((cdr_id, key, payload))
         if failed:
-            store.mark_rejected([(cdr_id, f"not sendable: {exc.reason}") for cdr_id, exc in failed])
+            items = [(cdr_id, f"not sendable: {exc.reason}") for cdr_id, exc in failed]
+            self._write(lambda store: store.mark_rejected(items))
         return out, failed
+
+    def _write(self, fn: Callable):
+        """fn(store) on the site's writer thread when there is one, else on this thread's store."""
+        return fn(self.store()) if self._writes is None else self._writes(fn)
 
     def apply_acks(self, raws: list[bytes], inflight: dict[int, InFlight]) -> AckResult:
         """Check each response against its batch and mark the store, one transaction per kind."""
@@ -146,11 +154,8 @@ class StoreWork:
                     if not first_reject:
                         first_reject = f"{ack.key}: {reason}"
             done.append(batch.batch_id)
-        store = self.store()
-        if delivered:
-            store.mark_delivered(delivered)
-        if rejected:
-            store.mark_rejected(rejected)
+        if delivered or rejected:
+            self._write(lambda store: _mark(store, delivered, rejected))
         # Keep the count current between the (throttled) full refreshes.
         count, oldest = self.backlog
         count = max(0, count - len(delivered) - len(rejected))
@@ -165,6 +170,13 @@ class StoreWork:
             self.backlog = self.store().backlog()
             self._backlog_at = now
 
+
+
+def _mark(store, delivered: list[int], rejected: list[tuple[int, str]]) -> None:
+    if delivered:
+        store.mark_delivered(delivered)
+    if rejected:
+        store.mark_rejected(rejected)
 
 
 def check_acks(batch: InFlight, response: sync_pb2.SyncResponse) -> str:

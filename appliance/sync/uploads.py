@@ -45,7 +45,8 @@ class UploadClient:
                  recordings_dir: str | Path, *, keep_after_upload_s: float = 0.0, concurrency: int = 2,
                  chunk_bytes: int = 256 * 1024, bytes_per_s: float = 4 * 1024 * 1024,
                  answer_timeout_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], float] = time.time, rand: Callable[[], float] = random.random):
+                 now: Callable[[], float] = time.time, rand: Callable[[], float] = random.random,
+                 store_writes: Callable | None = None):
         if not config.endpoints:
             raise ValueError("uploads: at least one central endpoint is required")
         if concurrency < 1 or keep_after_upload_s < 0:
@@ -60,7 +61,8 @@ class UploadClient:
             config.endpoints, failback_after_s=config.failback_after, rand=rand,
             backoff=BackoffPolicy(base_s=config.reconnect_delay, cap_s=config.reconnect_delay_max))
         self.pacer = Pacer(bytes_per_s, clock)
-        self.work = UploadWork(store_factory, self.directory, keep_after_upload_s, clock=clock, now=now)
+        self.work = UploadWork(store_factory, self.directory, keep_after_upload_s, clock=clock, now=now,
+                               writes=store_writes)
         self._retry = Backoff(BackoffPolicy(base_s=1.0, cap_s=60.0), rand)
         self._paused_until = float("-inf")                # after UPLOAD_RETRY_LATER: no new offers before
         self._not_before: dict[tuple[int, int], float] = {}

@@ -15,11 +15,14 @@ class UploadWork:
 
     The figures (`backlog`, `settled`, `problems`, `deleted_total`) are plain values the event loop
     reads for status: refreshed every few seconds and kept current between refreshes.
+    `writes` (the daemon's StoreWriter.call) runs the ledger's writes on the site's one writer thread
+    (see storework.StoreWork); without it they go through this thread's own Store.
     """
 
     def __init__(self, store_factory: Callable[[], object], directory: Path, keep_after_upload_s: float, *,
-                 clock: Callable[[], float], now: Callable[[], float]):
+                 clock: Callable[[], float], now: Callable[[], float], writes: Callable | None = None):
         self._store_factory = store_factory
+        self._writes = writes
         self.directory = directory
         self.keep_after_upload_s = keep_after_upload_s
         self._clock, self._now = clock, now
@@ -38,6 +41,12 @@ class UploadWork:
             self._ledger = UploadLedger(self._store_factory())
         return self._ledger
 
+    def _write(self, fn: Callable[[UploadLedger], object]):
+        """fn(ledger) on the site's writer thread when there is one, else on this thread's store."""
+        if self._writes is None:
+            return fn(self.ledger())
+        return self._writes(lambda store: fn(UploadLedger(store)))
+
     def close(self) -> None:
         ledger, self._ledger = self._ledger, None
         if ledger is not None:
@@ -49,8 +58,8 @@ class UploadWork:
 
     def record(self, item: SegmentWork, state: str, reason: str) -> None:
         """The verdict on a segment, durably; then the local copies now due (at once with keep 0)."""
-        ledger = self.ledger()
-        ledger.settle([(item.cdr_id, item.index, state, reason)], self._now())
+        verdict, now = [(item.cdr_id, item.index, state, reason)], self._now()
+        self._write(lambda ledger: ledger.settle(verdict, now))
         self.settled[state] = self.settled.get(state, 0) + 1
         segments, nbytes, oldest = self.backlog
         segments, nbytes = max(0, segments - 1), max(0, nbytes - item.size)
@@ -64,7 +73,7 @@ class UploadWork:
         """Move the cursor, delete local copies now due, refresh the figures every few seconds."""
         ledger = self.ledger()
         self.passes += 1
-        ledger.advance_cursor()
+        self._write(lambda writing: writing.advance_cursor())
         deleted = self.delete_due()
         if deleted or self._clock() - self._refreshed_at >= self._refresh_every:
             started = self._clock()
@@ -78,7 +87,8 @@ class UploadWork:
     def delete_due(self) -> int:
         now = self._now()
         total = 0
-        while n := self.ledger().delete_uploaded(self.directory, now - self.keep_after_upload_s, now):
+        before = now - self.keep_after_upload_s
+        while n := self._write(lambda ledger: ledger.delete_uploaded(self.directory, before, now)):
             total += n
         self.deleted_total += total
         return total

@@ -70,9 +70,9 @@ class ClientThread:
     (start and kill centrals) without stalling the client. Use as a context manager."""
 
     def __init__(self, config: CentralConfig, data_dir: Path, site_id: str = SITE, *,
-                 store_factory: Callable[[], Store] | None = None):
+                 store_factory: Callable[[], Store] | None = None, store_writes: Callable | None = None):
         factory = store_factory or (lambda: Store(data_dir, site_id=site_id, check=False))
-        self.client = SyncClient(config, factory, site_id)
+        self.client = SyncClient(config, factory, site_id, store_writes=store_writes)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="test-sync-client", daemon=True)
         self.error: BaseException | None = None

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from appliance.store import Store
+from appliance.store import Store, StoreWriter
 from appliance.store.retention import delete_expired
 from tests.appliance.uploads.upload_site import (SITE, Site, central_copy, recipient, recorded_call, sha256,
                                                  store_records)
@@ -68,6 +68,26 @@ def test_segments_upload_only_after_the_record_is_acked_and_the_centrals_copies_
         assert copy.read_bytes() == local[seg.name]
         assert sha256(copy) == seg.sha256
     assert not list((data / "recordings").iterdir()), "keep_after_upload_s = 0: local copies deleted after the ack"
+
+
+def test_with_the_daemons_one_writer_segments_upload_and_local_copies_go(pki, central, data):
+    """As the daemon wires it: the sync's and the uploader's writes (acks, verdicts, the cursor, the
+    deletions) all go through the store writer; their own stores are read-only."""
+    calls = [recorded_call(i, data / "recordings", recipient(), seconds=2.5, segment_s=1.0) for i in range(2)]
+    store_records(data, calls)
+    writer = StoreWriter(lambda: Store(data, site_id=SITE, check=False))
+    writer.call(lambda store: None)      # the writer has the database open (read-only readers need its WAL)
+    try:
+        with Site(mtls_config(pki, central.address), data, writer=writer) as site:
+            wait_for(lambda: site.status()["uploaded"] == 6, 20, message="every segment uploaded")
+            wait_for(lambda: not list((data / "recordings").iterdir()), 10, message="local copies deleted")
+            assert site.sync.status()["acked_total"] == 2
+    finally:
+        assert writer.close(5)
+    for call, seg in segments(calls):
+        assert sha256(central_copy(central, call.key, seg.name)) == seg.sha256
+    with Store(data, site_id=SITE) as store:
+        assert store.stats()["pending"] == 0
 
 
 def test_an_upload_cut_by_kill9_of_the_central_resumes_from_its_durable_offset(pki, central, data):

@@ -53,11 +53,15 @@ class Site(ClientThread):
     """A site's SyncClient (unless sync=False) and UploadClient on one event loop in a thread of its own,
     so the test thread can block freely (kill and restart the central)."""
 
-    def __init__(self, config: CentralConfig, data_dir: Path, *, sync: bool = True, **upload_kw):
-        super().__init__(config, data_dir)
+    def __init__(self, config: CentralConfig, data_dir: Path, *, sync: bool = True, writer=None, **upload_kw):
+        """writer: a StoreWriter doing every write, as the daemon wires it (the clients' own stores
+        are then read-only, so a write that does not go through it fails)."""
+        def factory() -> Store:
+            return Store(data_dir, site_id=SITE, check=False, read_only=writer is not None)
+        writes = None if writer is None else writer.call
+        super().__init__(config, data_dir, store_factory=factory, store_writes=writes)
         self.sync = self.client if sync else None
-        self.uploads = UploadClient(config, lambda: Store(data_dir, site_id=SITE, check=False), SITE,
-                                    data_dir / "recordings", **upload_kw)
+        self.uploads = UploadClient(config, factory, SITE, data_dir / "recordings", store_writes=writes, **upload_kw)
 
     def clients(self) -> list:
         return [c for c in (self.sync, self.uploads) if c is not None]
