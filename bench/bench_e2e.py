@@ -6,7 +6,8 @@ clock runs from the first byte sent until the last record is committed at the ce
 SQLite file holds N records). Both sides are durable (synchronous=FULL, mTLS), and the daemon
 takes bytes out of the kernel only once their records are committed in its store.
 Prints each run and the median of the runs (rate, site and central CPU per record, peak RSS of
-the daemon and of the central); asserts nothing.
+the daemon and of the central, how far the central fell behind the site during the ingest);
+asserts nothing.
 
     .venv/bin/python bench/bench_e2e.py --records 200000 --runs 3
     .venv/bin/python bench/bench_e2e.py --records 1000000 --runs 3
@@ -156,11 +157,13 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         sender.start()
         db = run / "central.db"
         last_print = t0
-        site_db, site_done = run / "data" / "appliance.db", None
+        site_db, site_done, behind = run / "data" / "appliance.db", None, 0
         while True:
             count = central_count(db)
             now = time.monotonic()
-            if site_done is None and site_count(site_db) >= n:
+            at_site = site_count(site_db) if site_done is None else n
+            behind = max(behind, at_site - count)       # durable at the site, not yet at the central
+            if site_done is None and at_site >= n:
                 site_done = now - t0
             if count >= n:
                 break
@@ -169,7 +172,8 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
             if now - t0 > args.timeout:
                 raise SystemExit(f"timed out with {count:,} of {n:,} at the central")
             if not args.quiet and now - last_print >= 5:
-                print(f"    {count:>9,} at the central  {count / (now - t0):>8,.0f}/s", flush=True)
+                print(f"    {count:>9,} at the central  {count / (now - t0):>8,.0f}/s, {at_site:>9,} at the site",
+                      flush=True)
                 last_print = now
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
@@ -179,7 +183,7 @@ def run_once(args, data: bytes, n: int, index: int, work: Path) -> dict:
         sock.close()
         sender.join(10)
         return {"rate": n / elapsed, "seconds": elapsed, "sent_s": (sent[0] - t0) if sent else elapsed,
-                "site_s": site_done or elapsed,
+                "site_s": site_done or elapsed, "behind": behind,
                 "site_us": (sampler.cpu["daemon"] - cpu0["daemon"]) / n * 1e6,
                 "central_us": (sampler.cpu["central"] - cpu0["central"]) / n * 1e6,
                 "daemon_rss": sampler.rss["daemon"] / 2**20, "central_rss": sampler.rss["central"] / 2**20}
@@ -222,12 +226,14 @@ def main() -> int:
             r = run_once(args, data, args.records, index, work)
             runs.append(r)
             print(f"  run {index + 1}: {r['rate']:,.0f} CDR/s ({r['seconds']:.1f} s; last byte sent after "
-                  f"{r['sent_s']:.1f} s, all durable at the site after {r['site_s']:.1f} s); CPU/record: site "
+                  f"{r['sent_s']:.1f} s, all durable at the site after {r['site_s']:.1f} s; the central at most "
+                  f"{r['behind']:,} records behind the site); CPU/record: site "
                   f"{r['site_us']:.1f} us, central {r['central_us']:.1f} us; RSS max: daemon "
                   f"{r['daemon_rss']:.0f} MB, central {r['central_rss']:.0f} MB", flush=True)
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"  median of {len(runs)}: {med['rate']:,.0f} CDR/s; CPU/record site {med['site_us']:.1f} us, "
-              f"central {med['central_us']:.1f} us; RSS daemon {med['daemon_rss']:.0f} MB, "
+              f"central {med['central_us']:.1f} us; the central at most {med['behind']:,.0f} records behind; "
+              f"RSS daemon {med['daemon_rss']:.0f} MB, "
               f"central {med['central_rss']:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
