@@ -49,7 +49,7 @@ class Daemon:
         self.runners: dict[str, DeviceRunner] = {}
         self.floor = Floor(config, self.tracker, self.device_info, self.runners, tz=_zone(config.site.timezone),
                            clock=clock, wallclock=wallclock)
-        self.desk = Desk(config, line_driver=self._ready_line, store_factory=lambda: self._store(),
+        self.desk = Desk(config, line_driver=self._ready_line, store_writes=lambda fn: self.writer.call(fn),
                          wallclock=wallclock, clock=clock)
         self.sync = None
         self.uploads = None

@@ -25,10 +25,11 @@ class Desk:
     """Owns the AgentsService and the AudioService (each only when the config has what it needs)."""
 
     def __init__(self, config: Config, *, line_driver: Callable[[str], object | None],
-                 store_factory: Callable[[], object], wallclock: Callable[[], datetime],
+                 store_writes: Callable[[Callable], object], wallclock: Callable[[], datetime],
                  clock: Callable[[], float]):
+        """`store_writes(fn)` runs fn(store) on the daemon's store writer (StoreWriter.call)."""
         self.config = config
-        self._line_driver, self._store_factory = line_driver, store_factory
+        self._line_driver, self._store_writes = line_driver, store_writes
         self._wallclock, self._clock = wallclock, clock
         self.agents = None
         self.audio = None
@@ -54,7 +55,7 @@ class Desk:
         if lines and with_audio:
             from appliance.audio.service import AudioService
             self.audio = AudioService(self.config.recording, directory=self.recordings, lines=lines,
-                                      headsets=with_audio, store_factory=self._store_factory, loop=loop,
+                                      headsets=with_audio, store_writes=self._store_writes, loop=loop,
                                       complete=lambda record, after: complete([record], after),
                                       wallclock=self._wallclock, clock=self._clock)
 
@@ -111,12 +112,8 @@ class Desk:
         return [interrupted_record(r, saved, self.recordings) for r, saved in found], [r.key for r, _ in found]
 
     def forget(self, keys: list[str]) -> None:
-        """Their records are durable: drop the crash-safety rows (on a thread of its own store)."""
-        store = self._store_factory()
-        try:
-            store.close_open_calls(keys)
-        finally:
-            store.close()
+        """Their records are durable: drop the crash-safety rows (on the store writer)."""
+        self._store_writes(lambda store: store.close_open_calls(keys))
 
     # ---- control socket ----------------------------------------------------------------------
 

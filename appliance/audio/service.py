@@ -33,18 +33,17 @@ class AudioService:
     """
 
     def __init__(self, config: RecordingConfig, *, directory: Path, lines: dict, headsets: dict,
-                 store_factory: Callable[[], object], loop: asyncio.AbstractEventLoop,
+                 store_writes: Callable[[Callable], object], loop: asyncio.AbstractEventLoop,
                  complete: Callable[[CallRecord, Callable[[], None]], None],
                  wallclock: Callable[[], datetime], clock: Callable[[], float]):
         self.config, self.directory = config, Path(directory)
         self._lines, self._headsets = lines, headsets           # name -> settings with `audio` set
-        self._store_factory = store_factory
+        self._store_writes = store_writes      # the daemon's store writer: fn(store) on its thread
         self._loop = loop
         self._complete = complete
         self._wallclock, self._clock = wallclock, clock
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio-control")
         self._host = None
-        self._store = None
         self.sessions: dict[str, AudioSession] = {}
         self.alarms: dict[str, str] = {}                        # what an operator must fix, by kind
         self.recorded = self.refused = self.truncated = 0
@@ -113,7 +112,8 @@ class AudioService:
             refusal = session.start(self._host)
             self._alarm(refusal)
             if session.recording_started:
-                self._open_store().save_open_call(session.plan.record, self._wallclock().timestamp())
+                record, saved_at = session.plan.record, self._wallclock().timestamp()
+                self._store_writes(lambda store: store.save_open_call(record, saved_at))
         except Exception:  # noqa: BLE001 - audio must never take the call down with it
             log.exception("%s: audio could not start", session.plan.record.key)
 
@@ -131,14 +131,9 @@ class AudioService:
 
     def _forget(self, key: str) -> None:
         try:
-            self._open_store().close_open_calls([key])
+            self._store_writes(lambda store: store.close_open_calls([key]))
         except Exception:  # noqa: BLE001 - a leftover row only means a duplicate record after a crash
             log.exception("%s: could not remove its crash-safety row", key)
-
-    def _open_store(self):
-        if self._store is None:
-            self._store = self._store_factory()
-        return self._store
 
     def _count(self, recording: Recording | None) -> None:
         if recording is None:
@@ -178,8 +173,6 @@ class AudioService:
     def _close_thread_state(self) -> None:
         if self._host is not None:
             self._host.close()
-        if self._store is not None:
-            self._store.close()
 
     def status(self) -> dict:
         return {"calls": {k: s.status() for k, s in self.sessions.items()}, "recorded": self.recorded,
