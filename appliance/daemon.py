@@ -351,7 +351,7 @@ class Daemon:
             self.floor.tick(now)
             self.desk.tick()
             if self.retention.take():
-                self.tasks.start(self.retention.run_off_loop(self._with_store, self._wallclock().timestamp(),
+                self.tasks.start(self.retention.run_off_loop(self.writer.call, self._wallclock().timestamp(),
                                                              stopping=self._stop.is_set), "retention")
             if self.notifier:
                 self.notifier.status(self.status_line())
