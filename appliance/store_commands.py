@@ -21,7 +21,7 @@ def _fail(command: str, text: str) -> int:
     return EXIT_FAILED
 
 
-def _write(cfg, command: str, args: dict, timeout: float = 30.0) -> tuple[dict, str]:
+def write(cfg, command: str, args: dict, timeout: float = 30.0) -> tuple[dict, str]:
     """(reply, who did it): the daemon when it answers, else this command as the data dir's owner."""
     from appliance.ops.control import DaemonNotRunning, request
     try:
@@ -86,7 +86,7 @@ def cmd_outbox_export(args) -> int:
 def cmd_outbox_replay(args) -> int:
     if not args.rejected:
         return _fail("outbox replay", "nothing to do: pass --rejected to re-queue dead-lettered records")
-    reply, who = _write(args.load(args), "outbox.replay", {})
+    reply, who = write(args.load(args), "outbox.replay", {})
     if "error" in reply:
         return _fail("outbox replay", reply["error"])
     print(f"{reply['replayed']} dead-lettered record(s) moved back to the outbox by {who}; "
@@ -104,7 +104,7 @@ def cmd_recording_reoffer(args) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    reply, who = _write(cfg, "uploads.reoffer", {"keys": None if args.all else list(args.call)})
+    reply, who = write(cfg, "uploads.reoffer", {"keys": None if args.all else list(args.call)})
     if "error" in reply:
         return _fail("recording reoffer", reply["error"])
     print(f"{reply['reoffered']} refused or missing segment(s) offered to the central again by {who}")
@@ -116,7 +116,7 @@ def cmd_recording_reoffer(args) -> int:
 # ---- store ----------------------------------------------------------------------------------
 
 def cmd_store_salvage(args) -> int:
-    reply, who = _write(args.load(args), "store.salvage", {"file": str(Path(args.file).resolve())},
+    reply, who = write(args.load(args), "store.salvage", {"file": str(Path(args.file).resolve())},
                         timeout=SALVAGE_TIMEOUT_S)
     if "error" in reply:
         return _fail("store salvage", reply["error"])
@@ -127,7 +127,7 @@ def cmd_store_salvage(args) -> int:
 
 
 def cmd_store_acknowledge(args) -> int:
-    reply, who = _write(args.load(args), "store.acknowledge", {"ids": args.id or None})
+    reply, who = write(args.load(args), "store.acknowledge", {"ids": args.id or None})
     if "error" in reply:
         return _fail("store acknowledge", reply["error"])
     print(f"{reply['acknowledged']} salvage report(s) acknowledged by {who}")

@@ -4,15 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from appliance.store import DB_NAME, NoDatabase, Store
 
 from .plan import Environment, UnknownCheck, all_checks, select_checks
 from .render import RunSummary, print_json, print_table
@@ -41,29 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _keep_owner(data_dir: Path) -> None:
-    """Run as root (`sudo appliance selftest`), SQLite makes new files root's, and the daemon
-    (user appliance) could no longer open its own database: give them to the directory's owner."""
-    if os.geteuid() != 0:
-        return
-    owner = data_dir.stat()
-    for path in data_dir.glob(f"{DB_NAME}*"):
-        if path.stat().st_uid != owner.st_uid:
-            os.chown(path, owner.st_uid, owner.st_gid)
-
-
 def _save(cfg, run: RunSummary) -> str:
-    """Keep the run in the local store; returns a warning line, or "" when saved. Never creates
-    the data dir or the database (a mistyped data_dir stays visible as the store check's FAIL)."""
+    """Keep the run in the local store; returns a warning line, or "" when saved. Like every command
+    that writes, through the running daemon (its store writer), else as the data dir's owner; never
+    creates the data dir or the database (a mistyped data_dir stays visible as the store check's FAIL)."""
+    from appliance.store_commands import write
     try:
-        with Store(cfg.site.data_dir, site_id=cfg.site.id, check=False, create=False) as store:
-            store.save_selftest(run.run_id, run.started_at, run.verdict.value,
-                                json.dumps(run.to_dict(), ensure_ascii=False))
-        _keep_owner(Path(cfg.site.data_dir))
-    except NoDatabase as exc:
-        return f"WARN: result not saved: {exc}"
+        reply, _ = write(cfg, "selftest.save", {"run_id": run.run_id, "started_at": run.started_at,
+                                                "verdict": run.verdict.value,
+                                                "report_json": json.dumps(run.to_dict(), ensure_ascii=False)})
     except Exception as exc:              # the result is still printed and reported
         return f"WARN: result not saved in the store ({cfg.site.data_dir}): {type(exc).__name__}: {exc}"
+    if "error" in reply:
+        return f"WARN: result not saved: {reply['error']}"
     return ""
 
 

@@ -1,5 +1,5 @@
 """The store changes an operator may ask for: replay dead letters, salvage a file, acknowledge salvage
-reports, offer refused recording segments again.
+reports, offer refused recording segments again, keep a self-test's result.
 
 The daemon runs them for `appliance outbox replay` / `appliance store ...` over its control socket;
 with no daemon running the command runs them itself, as the data dir's owner. Each takes an open
@@ -38,5 +38,10 @@ def reoffer(store, keys: list[str] | None = None) -> dict:
     return {"reoffered": count, "unknown": unknown}
 
 
+def save_selftest(store, run_id: str, started_at: str, verdict: str, report_json: str) -> dict:
+    store.save_selftest(str(run_id), str(started_at), str(verdict), str(report_json))
+    return {"saved": run_id}
+
+
 WRITES = {"outbox.replay": replay, "store.salvage": salvage, "store.acknowledge": acknowledge,
-          "uploads.reoffer": reoffer}
+          "uploads.reoffer": reoffer, "selftest.save": save_selftest}

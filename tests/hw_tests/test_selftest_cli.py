@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -84,12 +86,21 @@ def test_a_failing_device_exits_1_shows_the_hint_and_the_run_is_saved_in_the_sto
     assert {r["name"]: r["status"] for r in stored["results"]} == {"device:gsm1": "fail", "device:pbx1": "fail"}
 
 
+@pytest.fixture
+def reachable_dir():
+    """A directory another user can reach (pytest's tmp is root's 0700), as /var/lib is."""
+    base = Path(tempfile.mkdtemp(prefix="owned-"))
+    os.chmod(base, 0o711)
+    yield base
+    shutil.rmtree(base)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can create files for another user")
-def test_run_as_root_leaves_the_database_to_the_daemons_user(tmp_path):
-    data = tmp_path / "data"
+def test_run_as_root_leaves_the_database_to_the_daemons_user(reachable_dir):
+    data = reachable_dir / "data"
     data.mkdir(mode=0o700)
     os.chown(data, 4321, 4321)                      # the appliance user's uid on this imagined box
-    config = write_config(tmp_path, store=False)
+    config = write_config(reachable_dir, store=False)
     proc = selftest(config, "--only", "config", "store")
     assert proc.returncode == 1                     # no database: the store check fails ...
     assert f"no database at {data / 'appliance.db'}" in proc.stdout

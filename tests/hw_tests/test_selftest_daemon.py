@@ -1,4 +1,5 @@
-"""With the real daemon running, its exclusively held devices are reported as in use by it, not as faults."""
+"""With the real daemon running, its exclusively held devices are reported as in use by it, not as faults,
+and the run is saved by the daemon (its store writer: the data dir is the daemon's while it runs)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.store import Store
 from firmware_bridge.at.emulator import GsmModemEmulator
 from firmware_bridge.pty import EmulatedPort
 from firmware_bridge.smdr.emulator import PanasonicEmulator
@@ -44,6 +46,8 @@ def test_devices_held_by_the_running_daemon_pass_as_in_use(tmp_path):
                 wait_for(lambda: any(h.is_daemon for h in holders(path)), 10, message=f"daemon holds {path}")
             code, report = selftest_json(config, "--only", "device")
             pid = daemon.proc.pid
+            with Store(tmp_path / "data", site_id="site-a", read_only=True) as store:
+                saved = store.selftests()
     finally:
         modem.stop()
         gsm_port.close()
@@ -57,3 +61,5 @@ def test_devices_held_by_the_running_daemon_pass_as_in_use(tmp_path):
     assert "no record stored from it yet" in results["device:pbx1"]["detail"]
     assert f"listening on 127.0.0.1:{avaya_port} (the daemon, pid {pid})" in results["device:ipo"]["detail"]
     assert code == 0
+    assert report["saved"] is True
+    assert [(r["run_id"], r["verdict"]) for r in saved] == [(report["run_id"], report["verdict"])]
