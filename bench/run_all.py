@@ -14,6 +14,7 @@ def main() -> int:
         ["bench_store.py"] + (["--records", "50000"] if quick else ["--records", "500000"]),
         ["bench_ingest.py"] + (["--records", "200000"] if quick else []),
         ["bench_sync.py"] + (["--n", "200000"] if quick else []),
+        ["bench_live_drain.py"] + (["--records", "100000", "--runs", "1"] if quick else []),
         ["bench_recording_crypto.py"] + (["--seconds", "600"] if quick else []),
         ["bench_audio.py"] + (["--seconds", "120", "--calls", "1,50", "--calls16", "25", "--live-seconds", "5"]
                               if quick else []),
