@@ -102,8 +102,8 @@ class SyncClient:
         self._stop_event = self._life.begin()
         self._loop = self._life.loop
         self.wake_event = asyncio.Event()
-        # Two store threads, each with its own Store: reads and encoding on one, marking acks (mostly
-        # SQLite and fsync, which release the GIL) on the other, so the two overlap.
+        # Two store threads, each with its own Store: reads and encoding on one, checking and marking
+        # acks on the other (through the daemon's store writer when there is one), so the two overlap.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-store-read")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-store-write")
         main = asyncio.create_task(self._main(), name="sync-main")
