@@ -21,6 +21,7 @@ from appliance.common.backoff import BackoffPolicy
 from appliance.store import DB_NAME, AddResult, RejectedRaw, Store, StoreError
 from appliance.store import StoreWriter
 from appliance.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate
+from tests.helpers.store_gate import Gate
 from tests.helpers.waiting import wait_for
 
 SITE = "site-a"
@@ -302,20 +303,6 @@ def _try(fn):
 
 
 # ---- the writer thread ------------------------------------------------------------------
-
-class Gate:
-    """A store factory that waits for `open()` so a test can queue work behind a busy writer."""
-
-    def __init__(self, data_dir: Path, **kw):
-        self.data_dir, self.kw = data_dir, kw
-        self.entered = threading.Event()
-        self.released = threading.Event()
-
-    def __call__(self) -> Store:
-        self.entered.set()
-        assert self.released.wait(10)
-        return Store(self.data_dir, site_id=SITE, check=False, **self.kw)
-
 
 def test_writer_groups_queued_work_into_transactions_and_calls_each_back(data_dir):
     gate = Gate(data_dir)

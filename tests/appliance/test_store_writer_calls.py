@@ -12,21 +12,9 @@ from appliance.common.backoff import BackoffPolicy
 from appliance.store import Store, StoreError, StoreWriter
 from appliance.sync.convert import record_bytes
 from tests.helpers.central_proc import CentralProcess, make_pki
+from tests.helpers.store_gate import Gate
 from tests.helpers.sync_harness import SITE, ClientThread, call_record, central_keys, fill_store, mtls_config
 from tests.helpers.waiting import wait_for
-
-
-class Gate:
-    """A store factory that waits for `released`, so work queues behind a writer that is busy."""
-
-    def __init__(self, data_dir, **kw):
-        self.data_dir, self.kw = data_dir, kw
-        self.entered, self.released = threading.Event(), threading.Event()
-
-    def __call__(self) -> Store:
-        self.entered.set()
-        assert self.released.wait(10)
-        return Store(self.data_dir, site_id=SITE, check=False, **self.kw)
 
 
 def in_thread(fn):
